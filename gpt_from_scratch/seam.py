@@ -1,0 +1,137 @@
+"""The one place that decides whose code runs the five learner concepts: solutions/ or exercises/.
+
+The model and the training loop never import `solutions` or `exercises` themselves. They call the
+functions below, which forward to the implementation chosen here. Once a learner's exercise stubs
+pass their tests, `use("exercises")` (or `--impl exercises` on the command line, or the environment
+variable GPT_FROM_SCRATCH_IMPL=exercises) makes the real GPT-2 classifier run on the learner's code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+IMPLEMENTATIONS = ("solutions", "exercises")
+CONCEPTS = ("attention", "causal_mask", "classification_head", "loss", "accuracy")
+ENV_VAR = "GPT_FROM_SCRATCH_IMPL"
+
+_chosen: str | None = None
+
+
+def use(name: str) -> None:
+    """Choose the implementation of the learner concepts: 'solutions' or 'exercises'."""
+    global _chosen
+    if name not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {name!r}: choose one of {', '.join(IMPLEMENTATIONS)}")
+    _chosen = name
+
+
+def current() -> str:
+    """Return the name of the implementation in use ('solutions' unless chosen otherwise)."""
+    name = _chosen or os.environ.get(ENV_VAR, "solutions")
+    if name not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"{ENV_VAR}={name!r} is not an implementation: set it to one of {', '.join(IMPLEMENTATIONS)}"
+        )
+    return name
+
+
+def module(concept: str) -> ModuleType:
+    """Import the module that implements one concept, e.g. module('attention')."""
+    if concept not in CONCEPTS:
+        raise ValueError(f"unknown concept {concept!r}: choose one of {', '.join(CONCEPTS)}")
+    package = current()
+    try:
+        return importlib.import_module(f"{package}.{concept}")
+    except ModuleNotFoundError as err:
+        if err.name not in (package, f"{package}.{concept}"):
+            raise
+        raise ModuleNotFoundError(
+            f"cannot import {package}/{concept}.py: run from the repository root (or install it "
+            f"with `pip install -e .`) so that the {package!r} package is importable"
+        ) from err
+
+
+def _forward(concept: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(module(concept), name)(*args, **kwargs)
+
+
+# --- attention.py -----------------------------------------------------------------------------
+def scaled_dot_product_attention(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q Kᵀ / √d_head, masked) V; returns (context, attention weights)."""
+    return _forward("attention", "scaled_dot_product_attention", queries, keys, values, mask)
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(batch, tokens, d_out) -> (batch, heads, tokens, head_dim)."""
+    return _forward("attention", "split_heads", x, num_heads)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(batch, heads, tokens, head_dim) -> (batch, tokens, d_out)."""
+    return _forward("attention", "merge_heads", x)
+
+
+# --- causal_mask.py ---------------------------------------------------------------------------
+def causal_mask(num_tokens: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Boolean (tokens, tokens) mask, True where a query must not see a key (the future)."""
+    return _forward("causal_mask", "causal_mask", num_tokens, device=device)
+
+
+def apply_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Attention scores with the masked positions set to -inf."""
+    return _forward("causal_mask", "apply_mask", scores, mask)
+
+
+# --- classification_head.py -------------------------------------------------------------------
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """Replace the model's LM head with a fresh Linear(emb_dim, num_classes)."""
+    return _forward("classification_head", "replace_head", model, num_classes)
+
+
+def freeze_all_but(model: nn.Module, trainable: str) -> nn.Module:
+    """Freeze every parameter except those of the chosen layers ('last_block', 'all', ...)."""
+    return _forward("classification_head", "freeze_all_but", model, trainable)
+
+
+# --- loss.py ----------------------------------------------------------------------------------
+def calc_loss_batch(
+    input_batch: torch.Tensor,
+    target_batch: torch.Tensor,
+    model: nn.Module,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """Cross-entropy of the last token's logits against the class labels of one batch."""
+    return _forward("loss", "calc_loss_batch", input_batch, target_batch, model, device)
+
+
+# --- accuracy.py ------------------------------------------------------------------------------
+def calc_accuracy_batch(
+    input_batch: torch.Tensor,
+    target_batch: torch.Tensor,
+    model: nn.Module,
+    device: torch.device | str,
+) -> tuple[int, int]:
+    """(number correct, number of examples) for one batch, predicted from the last token."""
+    return _forward("accuracy", "calc_accuracy_batch", input_batch, target_batch, model, device)
+
+
+def calc_accuracy_loader(
+    data_loader: DataLoader,
+    model: nn.Module,
+    device: torch.device | str,
+    num_batches: int | None = None,
+) -> float:
+    """Fraction of correctly classified examples over (the first num_batches of) a data loader."""
+    return _forward("accuracy", "calc_accuracy_loader", data_loader, model, device, num_batches)

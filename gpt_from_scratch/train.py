@@ -1,0 +1,96 @@
+"""The book's training loop for the classifier: losses over loaders, periodic evaluation, accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import seam
+
+# The learner concepts, re-exported under the book's names so `from gpt_from_scratch.train import
+# calc_loss_batch` works as in the book; the seam decides whose implementation runs.
+calc_loss_batch = seam.calc_loss_batch
+calc_accuracy_loader = seam.calc_accuracy_loader
+
+
+def calc_loss_loader(
+    data_loader: DataLoader,
+    model: nn.Module,
+    device: torch.device | str,
+    num_batches: int | None = None,
+) -> float:
+    """Mean of calc_loss_batch over the first num_batches batches of a loader (all if None)."""
+    if len(data_loader) == 0:
+        return float("nan")
+    num_batches = len(data_loader) if num_batches is None else min(num_batches, len(data_loader))
+    total_loss = 0.0
+    for i, (input_batch, target_batch) in enumerate(data_loader):
+        if i >= num_batches:
+            break
+        total_loss += seam.calc_loss_batch(input_batch, target_batch, model, device).item()
+    return total_loss / num_batches
+
+
+def evaluate_model(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    device: torch.device | str,
+    eval_iter: int,
+) -> tuple[float, float]:
+    """Training and validation loss, each estimated on eval_iter batches."""
+    model.eval()
+    with torch.no_grad():
+        train_loss = calc_loss_loader(train_loader, model, device, num_batches=eval_iter)
+        val_loss = calc_loss_loader(val_loader, model, device, num_batches=eval_iter)
+    model.train()
+    return train_loss, val_loss
+
+
+def train_classifier_simple(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str,
+    num_epochs: int,
+    eval_freq: int,
+    eval_iter: int,
+    log: Callable[[str], None] = print,
+) -> tuple[list[float], list[float], list[float], list[float], int]:
+    """Train for num_epochs; return (train_losses, val_losses, train_accs, val_accs, examples_seen)."""
+    train_losses, val_losses, train_accs, val_accs = [], [], [], []
+    examples_seen, global_step = 0, -1
+
+    for epoch in range(num_epochs):
+        model.train()
+        for input_batch, target_batch in train_loader:
+            optimizer.zero_grad()
+            loss = seam.calc_loss_batch(input_batch, target_batch, model, device)
+            loss.backward()
+            optimizer.step()
+            examples_seen += input_batch.shape[0]
+            global_step += 1
+
+            if global_step % eval_freq == 0:
+                train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
+                train_losses.append(train_loss)
+                val_losses.append(val_loss)
+                log(
+                    f"Ep {epoch + 1} (Step {global_step:06d}): "
+                    f"Train loss {train_loss:.3f}, Val loss {val_loss:.3f}"
+                )
+
+        # Accuracy on eval_iter batches only: a cheap estimate after each epoch, as in the book.
+        train_accuracy = seam.calc_accuracy_loader(train_loader, model, device, num_batches=eval_iter)
+        val_accuracy = seam.calc_accuracy_loader(val_loader, model, device, num_batches=eval_iter)
+        log(
+            f"Training accuracy: {train_accuracy * 100:.2f}% | Validation accuracy: {val_accuracy * 100:.2f}%"
+        )
+        train_accs.append(train_accuracy)
+        val_accs.append(val_accuracy)
+
+    return train_losses, val_losses, train_accs, val_accs, examples_seen

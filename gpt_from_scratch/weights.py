@@ -1,0 +1,300 @@
+"""Load OpenAI's GPT-2 weights (Hugging Face safetensors files) into our GPTModel.
+
+The released checkpoint uses Hugging Face's names (wte, h.0.attn.c_attn, ...) and stores its linear
+layers as Conv1D, with weights laid out (in, out). Loading means renaming every tensor to our
+parameter names, transposing the Conv1D weights to nn.Linear's (out, in), and splitting the fused
+query/key/value projection c_attn into our three W_query, W_key and W_value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import torch
+from huggingface_hub import constants, hf_hub_download
+from huggingface_hub.errors import LocalEntryNotFoundError
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from .errors import DownloadError, WeightsError
+from .files import sha256_of
+from .model import MODEL_CONFIGS, GPTConfig, GPTModel, model_config
+
+HF_REPOS: dict[str, str] = {
+    "gpt2-small": "openai-community/gpt2",
+    "gpt2-medium": "openai-community/gpt2-medium",
+    "gpt2-large": "openai-community/gpt2-large",
+    "gpt2-xl": "openai-community/gpt2-xl",
+}
+WEIGHTS_FILE = "model.safetensors"
+
+# The tensors of one transformer block, as the checkpoint names them after "h.{i}.".
+_BLOCK_TENSORS = [
+    f"{part}.{kind}"
+    for part in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj")
+    for kind in ("weight", "bias")
+]
+
+
+def _check_size(model_size: str, choices: dict) -> None:
+    if model_size not in choices:
+        raise WeightsError(f"unknown model size {model_size!r}: choose one of {', '.join(choices)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloading
+# ---------------------------------------------------------------------------------------------
+
+
+def download_gpt2(model_size: str, cache_dir: str | Path | None = None) -> Path:
+    """Return the local path of GPT-2's model.safetensors, downloading it into the HF cache if needed."""
+    _check_size(model_size, HF_REPOS)
+    repo_id = HF_REPOS[model_size]
+    what = f"the {model_size} weights ({WEIGHTS_FILE} from {repo_id})"
+    try:
+        path = Path(hf_hub_download(repo_id, WEIGHTS_FILE, cache_dir=cache_dir, local_files_only=True))
+    except LocalEntryNotFoundError:
+        path = _fetch(repo_id, cache_dir, what, force=False)
+    if not _sha256_ok(path):
+        # A damaged file: remove it from the cache and fetch it once more.
+        blob = path.resolve()
+        blob.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        path = _fetch(
+            repo_id, cache_dir, f"{what} again (the cached copy failed its sha256 check)", force=True
+        )
+        if not _sha256_ok(path):
+            raise DownloadError(
+                f"{what} failed its sha256 check twice ({path.resolve()}). " + _local_hint(repo_id)
+            )
+    return path
+
+
+def _fetch(repo_id: str, cache_dir: str | Path | None, what: str, force: bool) -> Path:
+    # Without internet hf_hub_download retries for ~25 s before failing; find out at once instead.
+    if _offline():
+        raise DownloadError(f"cannot download {what}: HF_HUB_OFFLINE is set. " + _local_hint(repo_id))
+    endpoint = urlsplit(constants.ENDPOINT)
+    host, port = endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    # Behind a proxy the hub is reached through it, so a direct connection proves nothing.
+    if not urllib.request.getproxies().get(endpoint.scheme):
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+        except OSError as err:
+            raise DownloadError(
+                f"cannot download {what}: {host} is unreachable ({err}). " + _local_hint(repo_id)
+            ) from err
+    try:
+        return Path(hf_hub_download(repo_id, WEIGHTS_FILE, cache_dir=cache_dir, force_download=force))
+    except Exception as err:  # the hub raises HTTP, network and OS errors alike
+        raise DownloadError(f"downloading {what} failed: {err}. " + _local_hint(repo_id)) from err
+
+
+def _offline() -> bool:
+    # Read at call time: huggingface_hub reads HF_HUB_OFFLINE only once, when it is imported.
+    value = os.environ.get("HF_HUB_OFFLINE", "").upper()
+    return constants.HF_HUB_OFFLINE or value in {"1", "ON", "YES", "TRUE"}
+
+
+def _local_hint(repo_id: str) -> str:
+    return (
+        f"To use a local copy, pass --weights-dir DIR, a folder holding {WEIGHTS_FILE} from "
+        f"https://huggingface.co/{repo_id} (e.g. downloaded on a machine with internet)."
+    )
+
+
+def _sha256_ok(path: Path) -> bool:
+    """Check a cached file against its blob name, which the HF cache sets to the file's sha256."""
+    blob = path.resolve()
+    if not re.fullmatch(r"[0-9a-f]{64}", blob.name):
+        return True  # not a content-addressed blob (e.g. a copy instead of a symlink): nothing to compare
+    return sha256_of(blob) == blob.name
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a checkpoint
+# ---------------------------------------------------------------------------------------------
+
+
+def load_gpt2_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a GPT-2 safetensors file (or a folder holding model.safetensors) into hub-style names."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS_FILE
+    if not path.is_file():
+        raise WeightsError(
+            f"no GPT-2 checkpoint at {path}: --weights-dir must be a folder holding {WEIGHTS_FILE} "
+            f"(from e.g. https://huggingface.co/{HF_REPOS['gpt2-small']})"
+        )
+    try:
+        state_dict = load_file(path)
+    except SafetensorError as err:
+        raise WeightsError(
+            f"{path} is not a readable safetensors file ({err}): it may be truncated or corrupt, "
+            "download it again"
+        ) from err
+    state_dict = _normalize(state_dict)
+    if "wte.weight" not in state_dict:
+        raise WeightsError(
+            f"{path} is not a GPT-2 checkpoint: it has no token embedding 'wte.weight' "
+            f"(its first tensors: {', '.join(list(state_dict)[:5]) or 'none'})"
+        )
+    return state_dict
+
+
+def _normalize(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip transformers' 'transformer.' prefix; drop the attention-mask buffers and the tied lm_head."""
+    weights = {}
+    for name, tensor in state_dict.items():
+        name = name.removeprefix("transformer.")
+        # attn.bias / attn.masked_bias are causal masks, not weights (our model builds its own mask),
+        # and lm_head is the same matrix as wte.
+        if name.endswith((".attn.bias", ".attn.masked_bias")) or name.startswith("lm_head."):
+            continue
+        weights[name] = tensor
+    return weights
+
+
+def infer_config(state_dict: dict[str, torch.Tensor], n_heads: int | None = None) -> GPTConfig:
+    """Read a checkpoint's architecture from its tensor shapes (n_heads from the matching GPT-2 size)."""
+    state_dict = _normalize(state_dict)
+    if "wte.weight" not in state_dict or "wpe.weight" not in state_dict:
+        raise WeightsError("not a GPT-2 checkpoint: it lacks the embeddings wte.weight and wpe.weight")
+    vocab_size, emb_dim = state_dict["wte.weight"].shape
+    layers = {int(m.group(1)) for name in state_dict if (m := re.match(r"h\.(\d+)\.", name))}
+    if n_heads is None:
+        # The heads only reshape activations, so no tensor shape reveals how many there are.
+        sizes = [cfg for cfg in MODEL_CONFIGS.values() if cfg.emb_dim == emb_dim]
+        if not sizes:
+            raise WeightsError(f"no known GPT-2 size has emb_dim {emb_dim}: pass n_heads explicitly")
+        n_heads = sizes[0].n_heads
+    return GPTConfig(
+        vocab_size=vocab_size,
+        context_length=state_dict["wpe.weight"].shape[0],
+        emb_dim=emb_dim,
+        n_heads=n_heads,
+        n_layers=max(layers, default=-1) + 1,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Copying into GPTModel
+# ---------------------------------------------------------------------------------------------
+
+
+def _to_our_names(sd: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
+    """Rename the checkpoint's tensors to our parameter names, reshaping where the layouts differ."""
+    ours = {
+        "tok_emb.weight": sd["wte.weight"],
+        "pos_emb.weight": sd["wpe.weight"],
+        "final_norm.scale": sd["ln_f.weight"],
+        "final_norm.shift": sd["ln_f.bias"],
+    }
+    for i in range(n_layers):
+        h, b = f"h.{i}.", f"trf_blocks.{i}."
+        # c_attn computes queries, keys and values in one matmul: split its outputs (last dim) in 3.
+        q_w, k_w, v_w = sd[h + "attn.c_attn.weight"].chunk(3, dim=-1)
+        q_b, k_b, v_b = sd[h + "attn.c_attn.bias"].chunk(3, dim=-1)
+        # Conv1D stores weights as (in, out); nn.Linear wants (out, in): hence every .T below.
+        ours |= {
+            b + "att.W_query.weight": q_w.T,
+            b + "att.W_query.bias": q_b,
+            b + "att.W_key.weight": k_w.T,
+            b + "att.W_key.bias": k_b,
+            b + "att.W_value.weight": v_w.T,
+            b + "att.W_value.bias": v_b,
+            b + "att.out_proj.weight": sd[h + "attn.c_proj.weight"].T,
+            b + "att.out_proj.bias": sd[h + "attn.c_proj.bias"],
+            b + "ff.layers.0.weight": sd[h + "mlp.c_fc.weight"].T,
+            b + "ff.layers.0.bias": sd[h + "mlp.c_fc.bias"],
+            b + "ff.layers.2.weight": sd[h + "mlp.c_proj.weight"].T,
+            b + "ff.layers.2.bias": sd[h + "mlp.c_proj.bias"],
+            b + "norm1.scale": sd[h + "ln_1.weight"],
+            b + "norm1.shift": sd[h + "ln_1.bias"],
+            b + "norm2.scale": sd[h + "ln_2.weight"],
+            b + "norm2.shift": sd[h + "ln_2.bias"],
+        }
+    return ours
+
+
+def load_weights_into_gpt(model: GPTModel, state_dict: dict[str, torch.Tensor]) -> GPTModel:
+    """Copy a GPT-2 checkpoint into model, checking that every tensor is present and fits."""
+    state_dict = _normalize(state_dict)
+    n_layers = model.cfg.n_layers
+    expected = ["wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"]
+    expected += [f"h.{i}.{name}" for i in range(n_layers) for name in _BLOCK_TENSORS]
+    missing = [name for name in expected if name not in state_dict]
+    if missing:
+        raise WeightsError(
+            f"the checkpoint lacks {len(missing)} tensor(s) ({_first_few(missing)}); "
+            + _size_hint(state_dict, model.cfg)
+        )
+
+    ours = _to_our_names(state_dict, n_layers)
+    params = dict(model.named_parameters())
+    # GPT-2 ties the output head to the token embedding; a head someone untied gets its own copy.
+    if model.out_head.weight is not model.tok_emb.weight:
+        ours["out_head.weight"] = ours["tok_emb.weight"]
+    if set(params) != set(ours):
+        raise WeightsError(
+            f"the model's parameters are not GPT-2's (lacks {_first_few(sorted(set(ours) - set(params)))}; "
+            f"extra {_first_few(sorted(set(params) - set(ours)))}): load the weights before changing it"
+        )
+    # Check every shape before copying any, so a failed load leaves the model as it was.
+    for name, tensor in ours.items():
+        if params[name].shape != tensor.shape:
+            raise WeightsError(
+                f"{name}: the checkpoint's tensor has shape {tuple(tensor.shape)} but the model's has "
+                f"{tuple(params[name].shape)}; " + _size_hint(state_dict, model.cfg)
+            )
+    unused = sorted(set(state_dict) - set(expected))
+    if unused:
+        raise WeightsError(
+            f"the checkpoint has {len(unused)} tensors the model has no place for ({_first_few(unused)}); "
+            + _size_hint(state_dict, model.cfg)
+        )
+    with torch.no_grad():
+        for name, tensor in ours.items():
+            params[name].copy_(tensor)  # in place: keeps the parameter objects (and the tie)
+    return model
+
+
+def _first_few(names: list[str], n: int = 5) -> str:
+    if not names:
+        return "none"
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
+
+
+def _size_hint(state_dict: dict[str, torch.Tensor], cfg: GPTConfig) -> str:
+    """Say how the checkpoint's architecture differs from the model's, pointing at --model-size."""
+    try:
+        found = infer_config(state_dict, n_heads=cfg.n_heads)
+    except WeightsError:
+        return "is it a GPT-2 checkpoint?"
+    fields = ("emb_dim", "n_layers", "vocab_size", "context_length")
+    diffs = [f for f in fields if getattr(found, f) != getattr(cfg, f)]
+    if not diffs:
+        return "the checkpoint looks incomplete or damaged; download it again"
+    sizes = {(size.emb_dim, size.n_layers): name for name, size in MODEL_CONFIGS.items()}
+    guess = sizes.get((found.emb_dim, found.n_layers))
+    return (
+        f"checkpoint has {', '.join(f'{f} {getattr(found, f)}' for f in diffs)}"
+        f"{f' ({guess}?)' if guess else ''} but the model was built for "
+        f"{', '.join(f'{f} {getattr(cfg, f)}' for f in diffs)}: check --model-size"
+    )
+
+
+def load_pretrained_gpt(
+    model_size: str, weights_dir: str | Path | None = None, cache_dir: str | Path | None = None
+) -> GPTModel:
+    """Build GPTModel for model_size and fill it with GPT-2's weights (from weights_dir, else the hub)."""
+    _check_size(model_size, MODEL_CONFIGS)
+    path = weights_dir if weights_dir is not None else download_gpt2(model_size, cache_dir)
+    state_dict = load_gpt2_state_dict(path)
+    model = GPTModel(model_config(model_size))
+    return load_weights_into_gpt(model, state_dict).eval()

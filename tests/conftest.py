@@ -1,0 +1,54 @@
+"""Shared fixtures: the offline data in ../shared/data, and small models that build in milliseconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# CI and every developer machine lay the offline data beside the checkout; override with the env var.
+SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SMS_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
+TIKTOKEN_CACHE = SHARED_DATA / "tiktoken_cache"
+
+# tiktoken reads this when the tokenizer is first built; set it before any test asks for it.
+if TIKTOKEN_CACHE.is_dir():
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
+
+
+def _require(path: Path) -> Path:
+    # Fail, never skip: a suite that silently skips its real-data tests proves nothing.
+    if not path.exists():
+        pytest.fail(
+            f"offline test data missing: {path}. Lay the project's shared/data folder beside the "
+            "checkout (see ../shared/data/README.md) or set GPT_FROM_SCRATCH_SHARED_DATA.",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def sms_file() -> Path:
+    """The real SMS Spam Collection file (5,574 lines)."""
+    return _require(SMS_FILE)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """tiktoken's GPT-2 encoding, read from the offline cache."""
+    _require(TIKTOKEN_CACHE)
+    from gpt_from_scratch.tokenizer import get_tokenizer
+
+    return get_tokenizer()
+
+
+@pytest.fixture
+def tiny_model():
+    """A freshly initialised tiny GPTModel (2 layers, 32 dims), seeded."""
+    from gpt_from_scratch.model import GPTModel, model_config
+
+    torch.manual_seed(0)
+    return GPTModel(model_config("tiny"))

@@ -1,0 +1,165 @@
+"""The command line, called as a user calls it: real subprocesses, real exit codes, real messages."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BOOK_SPLIT_SHA256_PREFIXES = {  # what the book's own chapter 6 code writes
+    "train.csv": "c89a1156b8476e6f",
+    "validation.csv": "0ac7a07215729476",
+    "test.csv": "a5764d4eed041dad",
+}
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Run `python -m gpt_from_scratch ARGS` with the offline test environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "gpt_from_scratch", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ | (env or {}),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
+    """A tiny classifier finetuned offline through the CLI, shared by the classify tests."""
+    out = tmp_path_factory.mktemp("classifier")
+    result = run_cli(
+        "finetune", "--weights", "random", "--model-size", "tiny", "--data-file", str(sms_file),
+        "--out", str(out), "--epochs", "1", "--lr", "1e-3", "--device", "cpu",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Learner concepts run from: solutions/" in result.stdout
+    assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
+    return out
+
+
+def test_console_script_and_module_both_answer_help():
+    script = Path(sys.executable).with_name("gpt-from-scratch")
+    assert script.exists(), "the console script is not installed beside this Python"
+    for command in ([str(script), "--help"], [sys.executable, "-m", "gpt_from_scratch", "--help"]):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0
+        for sub in ("finetune", "classify", "prepare-data"):
+            assert sub in result.stdout
+
+
+def test_offline_finetune_writes_model_metrics_and_plots(trained_dir):
+    for name in ("config.json", "metrics.json", "loss-plot.png", "accuracy-plot.png"):
+        assert (trained_dir / name).is_file(), name
+
+
+def test_classify_prints_label_and_probability(trained_dir):
+    result = run_cli(
+        "classify", "You are a winner! Call now to claim your prize", "--model-dir", str(trained_dir)
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"(spam|not spam) \(probability (0\.\d{3}|1\.000)\)\n", result.stdout)
+
+
+def test_classify_refuses_an_empty_message(trained_dir):
+    result = run_cli("classify", "   ", "--model-dir", str(trained_dir))
+    assert result.returncode == 1
+    assert "the message is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_classify_refuses_a_message_longer_than_training_unless_truncated(trained_dir):
+    long_message = "win a prize now " * 100
+    refused = run_cli("classify", long_message, "--model-dir", str(trained_dir))
+    assert refused.returncode == 1
+    assert "--truncate" in refused.stderr
+    truncated = run_cli("classify", long_message, "--model-dir", str(trained_dir), "--truncate")
+    assert truncated.returncode == 0, truncated.stderr
+
+
+def test_classify_with_a_folder_that_holds_no_model(tmp_path):
+    result = run_cli("classify", "hello", "--model-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "holds no finetuned classifier" in result.stderr
+    assert "gpt-from-scratch finetune" in result.stderr
+
+
+def test_finetune_offline_without_data_file_names_the_download_and_the_fix(tmp_path):
+    env = {"GPT_FROM_SCRATCH_CACHE": str(tmp_path / "cache")}
+    result = run_cli(
+        "finetune", "--weights", "random", "--model-size", "tiny", "--out", str(tmp_path / "o"), env=env
+    )
+    assert result.returncode == 1
+    assert "SMS Spam Collection" in result.stderr
+    assert "--data-file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_finetune_offline_without_weights_dir_names_the_checkpoint_and_the_fix(tmp_path, sms_file, tokenizer):
+    env = {"HF_HOME": str(tmp_path / "hf")}
+    result = run_cli(
+        "finetune", "--data-file", str(sms_file), "--out", str(tmp_path / "o"), env=env, timeout=60
+    )
+    assert result.returncode == 1
+    assert "openai-community/gpt2" in result.stderr
+    assert "--weights-dir" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model-size", "gpt2-huge"], "invalid choice: 'gpt2-huge'"),
+        (["--trainable", "everything"], "invalid choice: 'everything'"),
+        (["--epochs", "zero"], "invalid int value"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(args, message, tmp_path):
+    result = run_cli("finetune", "--weights", "random", "--out", str(tmp_path), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_zero_epochs_is_refused(tmp_path):
+    result = run_cli("finetune", "--weights", "random", "--epochs", "0", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert (
+        "--num-epochs must be at least 1" in result.stderr or "--epochs must be at least 1" in result.stderr
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU, so cuda is not missing")
+def test_asking_for_a_missing_gpu_says_so(tmp_path, sms_file):
+    result = run_cli(
+        "finetune", "--weights", "random", "--model-size", "tiny", "--data-file", str(sms_file),
+        "--out", str(tmp_path), "--device", "cuda",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "no CUDA GPU" in result.stderr
+    assert "--device cpu" in result.stderr
+
+
+def test_prepare_data_with_the_books_reading_matches_the_book_byte_for_byte(tmp_path, sms_file):
+    result = run_cli(
+        "prepare-data", "--out", str(tmp_path), "--data-file", str(sms_file), "--reading", "book"
+    )
+    assert result.returncode == 0, result.stderr
+    for name, prefix in BOOK_SPLIT_SHA256_PREFIXES.items():
+        assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest().startswith(prefix), name
+
+
+def test_prepare_data_reports_a_malformed_line(tmp_path):
+    bad = tmp_path / "SMSSpamCollection"
+    bad.write_text("ham\tfine\nspam without a tab\n")
+    result = run_cli("prepare-data", "--out", str(tmp_path / "o"), "--data-file", str(bad))
+    assert result.returncode == 1
+    assert "line 2" in result.stderr
+    assert "Traceback" not in result.stderr

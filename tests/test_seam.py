@@ -1,0 +1,83 @@
+"""The seam: one switch decides whether solutions/ or exercises/ run inside the model."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import torch
+
+import solutions.attention
+from gpt_from_scratch import seam
+
+
+@pytest.fixture(autouse=True)
+def restore_choice(monkeypatch):
+    monkeypatch.setattr(seam, "_chosen", None)
+    monkeypatch.delenv(seam.ENV_VAR, raising=False)
+
+
+def test_solutions_are_the_default():
+    assert seam.current() == "solutions"
+    assert seam.module("attention") is solutions.attention
+
+
+def test_environment_variable_chooses_the_implementation(monkeypatch):
+    monkeypatch.setenv(seam.ENV_VAR, "exercises")
+    assert seam.current() == "exercises"
+
+
+def test_unknown_implementation_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match="solutions, exercises"):
+        seam.use("homework")
+    monkeypatch.setenv(seam.ENV_VAR, "homework")
+    with pytest.raises(ValueError, match="GPT_FROM_SCRATCH_IMPL"):
+        seam.current()
+
+
+def test_model_runs_whatever_implementation_is_chosen(monkeypatch, tiny_model):
+    # A stand-in "exercises" package whose attention counts its calls and defers to the solution.
+    calls = []
+    fake = types.ModuleType("exercises")
+    fake_attention = types.ModuleType("exercises.attention")
+
+    def scaled_dot_product_attention(q, k, v, mask=None):
+        calls.append(q.shape)
+        return solutions.attention.scaled_dot_product_attention(q, k, v, mask)
+
+    fake_attention.scaled_dot_product_attention = scaled_dot_product_attention
+    fake_attention.split_heads = solutions.attention.split_heads
+    fake_attention.merge_heads = solutions.attention.merge_heads
+    monkeypatch.setitem(sys.modules, "exercises", fake)
+    monkeypatch.setitem(sys.modules, "exercises.attention", fake_attention)
+    monkeypatch.setitem(sys.modules, "exercises.causal_mask", sys.modules["solutions.causal_mask"])
+
+    ids = torch.randint(0, 100, (1, 4))
+    expected = tiny_model(ids)
+    seam.use("exercises")
+    torch.testing.assert_close(tiny_model(ids), expected)
+    assert len(calls) == tiny_model.cfg.n_layers
+
+
+def test_missing_exercises_package_says_what_to_do(monkeypatch):
+    monkeypatch.setitem(sys.modules, "exercises", None)  # makes the import fail
+    seam.use("exercises")
+    with pytest.raises(ModuleNotFoundError, match="exercises/attention.py"):
+        seam.module("attention")
+
+
+def test_only_the_seam_imports_solutions_or_exercises():
+    from pathlib import Path
+
+    package = Path(seam.__file__).parent
+    offenders = [
+        path.name
+        for path in package.glob("*.py")
+        if path.name != "seam.py"
+        and any(
+            line.startswith(("import solutions", "from solutions", "import exercises", "from exercises"))
+            for line in path.read_text().splitlines()
+        )
+    ]
+    assert offenders == []
