@@ -23,3 +23,11 @@ class ModelDirError(GPTFromScratchError, FileNotFoundError):
 
 class DeviceError(GPTFromScratchError, RuntimeError):
     """The requested device (cuda, mps) is not available on this machine."""
+
+
+class OptionError(GPTFromScratchError, ValueError):
+    """An option, or a combination of options, that cannot do what it says."""
+
+
+class ShapeError(GPTFromScratchError, ValueError):
+    """A learner's concept function returned a tensor of the wrong shape inside the model."""

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .errors import ShapeError
+
 IMPLEMENTATIONS = ("solutions", "exercises")
 CONCEPTS = ("attention", "causal_mask", "classification_head", "loss", "accuracy")
 ENV_VAR = "GPT_FROM_SCRATCH_IMPL"
@@ -62,6 +64,16 @@ def _forward(concept: str, name: str, *args: Any, **kwargs: Any) -> Any:
     return getattr(module(concept), name)(*args, **kwargs)
 
 
+def _expect_shape(result: Any, shape: tuple[int, ...], concept: str, name: str, meaning: str) -> None:
+    """Stop with a clear message when a learner's function returns the wrong shape inside the model."""
+    got = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+    if got != shape:
+        raise ShapeError(
+            f"{current()}/{concept}.py::{name} returned {got}, expected shape {shape} {meaning}; "
+            f"run `pytest exercises/ -m {concept}` to see what is wrong"
+        )
+
+
 # --- attention.py -----------------------------------------------------------------------------
 def scaled_dot_product_attention(
     queries: torch.Tensor,
@@ -70,23 +82,43 @@ def scaled_dot_product_attention(
     mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(Q Kᵀ / √d_head, masked) V; returns (context, attention weights)."""
-    return _forward("attention", "scaled_dot_product_attention", queries, keys, values, mask)
+    result = _forward("attention", "scaled_dot_product_attention", queries, keys, values, mask)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise ShapeError(
+            f"{current()}/attention.py::scaled_dot_product_attention must return (context, weights), "
+            f"got {type(result).__name__}"
+        )
+    context, weights = result
+    name = "scaled_dot_product_attention"
+    _expect_shape(context, (*queries.shape[:-1], values.shape[-1]), "attention", name, "for the context")
+    _expect_shape(weights, (*queries.shape[:-1], keys.shape[-2]), "attention", name, "for the weights")
+    return context, weights
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """(batch, tokens, d_out) -> (batch, heads, tokens, head_dim)."""
-    return _forward("attention", "split_heads", x, num_heads)
+    result = _forward("attention", "split_heads", x, num_heads)
+    batch, num_tokens, d_out = x.shape
+    shape = (batch, num_heads, num_tokens, d_out // num_heads)
+    _expect_shape(result, shape, "attention", "split_heads", "(batch, heads, tokens, head_dim)")
+    return result
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(batch, heads, tokens, head_dim) -> (batch, tokens, d_out)."""
-    return _forward("attention", "merge_heads", x)
+    result = _forward("attention", "merge_heads", x)
+    batch, num_heads, num_tokens, head_dim = x.shape
+    shape = (batch, num_tokens, num_heads * head_dim)
+    _expect_shape(result, shape, "attention", "merge_heads", "(batch, tokens, heads * head_dim)")
+    return result
 
 
 # --- causal_mask.py ---------------------------------------------------------------------------
 def causal_mask(num_tokens: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Boolean (tokens, tokens) mask, True where a query must not see a key (the future)."""
-    return _forward("causal_mask", "causal_mask", num_tokens, device=device)
+    result = _forward("causal_mask", "causal_mask", num_tokens, device=device)
+    _expect_shape(result, (num_tokens, num_tokens), "causal_mask", "causal_mask", "(tokens, tokens)")
+    return result
 
 
 def apply_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -113,7 +145,9 @@ def calc_loss_batch(
     device: torch.device | str,
 ) -> torch.Tensor:
     """Cross-entropy of the last token's logits against the class labels of one batch."""
-    return _forward("loss", "calc_loss_batch", input_batch, target_batch, model, device)
+    result = _forward("loss", "calc_loss_batch", input_batch, target_batch, model, device)
+    _expect_shape(result, (), "loss", "calc_loss_batch", "(a scalar: the mean over the batch)")
+    return result
 
 
 # --- accuracy.py ------------------------------------------------------------------------------

@@ -37,9 +37,22 @@ def trained_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
     """A tiny classifier finetuned offline through the CLI, shared by the classify tests."""
     out = tmp_path_factory.mktemp("classifier")
     result = run_cli(
-        "finetune", "--weights", "random", "--model-size", "tiny", "--data-file", str(sms_file),
-        "--out", str(out), "--epochs", "1", "--lr", "1e-3", "--device", "cpu",
-    )  # fmt: skip
+        "finetune",
+        "--weights",
+        "random",
+        "--model-size",
+        "tiny",
+        "--data-file",
+        str(sms_file),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--lr",
+        "1e-3",
+        "--device",
+        "cpu",
+    )
     assert result.returncode == 0, result.stderr
     assert "Learner concepts run from: solutions/" in result.stdout
     assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
@@ -139,9 +152,18 @@ def test_zero_epochs_is_refused(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU, so cuda is not missing")
 def test_asking_for_a_missing_gpu_says_so(tmp_path, sms_file):
     result = run_cli(
-        "finetune", "--weights", "random", "--model-size", "tiny", "--data-file", str(sms_file),
-        "--out", str(tmp_path), "--device", "cuda",
-    )  # fmt: skip
+        "finetune",
+        "--weights",
+        "random",
+        "--model-size",
+        "tiny",
+        "--data-file",
+        str(sms_file),
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cuda",
+    )
     assert result.returncode == 1
     assert "no CUDA GPU" in result.stderr
     assert "--device cpu" in result.stderr

@@ -81,3 +81,18 @@ def test_only_the_seam_imports_solutions_or_exercises():
         )
     ]
     assert offenders == []
+
+
+def test_a_wrong_shape_from_a_learners_function_is_named_inside_the_model(monkeypatch, tiny_model):
+    from gpt_from_scratch.errors import ShapeError
+
+    fake_attention = types.ModuleType("exercises.attention")
+    fake_attention.__dict__.update(vars(solutions.attention))
+    fake_attention.split_heads = lambda x, num_heads: x.view(
+        x.shape[0], x.shape[1], num_heads, -1
+    )  # no transpose
+    monkeypatch.setitem(sys.modules, "exercises", types.ModuleType("exercises"))
+    monkeypatch.setitem(sys.modules, "exercises.attention", fake_attention)
+    seam.use("exercises")
+    with pytest.raises(ShapeError, match=r"exercises/attention.py::split_heads returned \(1, 4, 2, 16\)"):
+        tiny_model(torch.randint(0, 100, (1, 4)))

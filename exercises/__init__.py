@@ -1,0 +1,1 @@
+"""Your implementations of the five learner concepts. Run `pytest exercises/` to check them."""

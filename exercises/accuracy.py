@@ -1,0 +1,43 @@
+"""Exercise 5: classification accuracy, per batch and over a data loader.
+
+Book: chapter 6, section 6.6 (calculating the classification loss and accuracy). Check your work
+with `pytest exercises/ -m accuracy`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+
+def calc_accuracy_batch(
+    input_batch: torch.Tensor,
+    target_batch: torch.Tensor,
+    model: nn.Module,
+    device: torch.device | str,
+) -> tuple[int, int]:
+    """Return (number of correct predictions, number of examples) for one batch, as Python ints.
+
+    Predict from the last token's logits, like the loss: logits (batch, num_tokens, num_classes)
+    -> last position (batch, num_classes) -> predicted class (batch,). No gradients are needed.
+
+    Hint: the prediction is the argmax over the classes, not over the batch; `torch.no_grad()`.
+    """
+    raise NotImplementedError("exercises/accuracy.py::calc_accuracy_batch")
+
+
+def calc_accuracy_loader(
+    data_loader: DataLoader,
+    model: nn.Module,
+    device: torch.device | str,
+    num_batches: int | None = None,
+) -> float:
+    """Return the fraction of examples classified correctly over the first num_batches batches.
+
+    num_batches=None means every batch; a num_batches larger than the loader means every batch too.
+    Put the model in eval mode first. Count examples, not batches: the last batch may be smaller.
+
+    Hint: add up calc_accuracy_batch's two numbers over the batches, then divide once at the end.
+    """
+    raise NotImplementedError("exercises/accuracy.py::calc_accuracy_loader")

@@ -1,0 +1,54 @@
+"""Exercise 1: scaled dot-product attention, and the reshapes that run it on many heads at once.
+
+Book: chapter 3, sections 3.4 (self-attention with trainable weights) and 3.6.2 (multi-head
+attention with weight splits). Check your work with `pytest exercises/ -m attention`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .causal_mask import apply_mask  # noqa: F401  (exercise 2; use it for the mask below)
+
+
+def scaled_dot_product_attention(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (context, attention weights) of softmax(Q Kᵀ / √d_head) V.
+
+    Shapes: queries, keys, values are (..., num_tokens, head_dim): any leading dimensions (batch,
+    heads) come along for the ride. mask is None or a boolean (num_tokens, num_tokens) tensor that
+    is True where a query must NOT see a key. Return context (..., num_tokens, head_dim) and
+    weights (..., num_tokens, num_tokens), where each row of weights sums to 1.
+
+    Steps: scores = Q Kᵀ; if a mask is given, hide the masked scores with apply_mask (exercise 2);
+    scale by 1/√head_dim; softmax over the keys; multiply by V.
+
+    Hint: `keys.transpose(-2, -1)` transposes the last two dimensions whatever the leading ones are.
+    Which dimension of the scores holds the keys?
+    """
+    raise NotImplementedError("exercises/attention.py::scaled_dot_product_attention")
+
+
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """Split the last dimension into heads: (batch, tokens, d_out) -> (batch, heads, tokens, head_dim).
+
+    head_dim = d_out // num_heads. Head h must hold features h*head_dim ... (h+1)*head_dim - 1 of
+    every token, which is what you get by viewing d_out as (num_heads, head_dim).
+
+    Hint: `.view(batch, tokens, num_heads, head_dim)` first, then swap the tokens and heads axes.
+    Viewing straight to (batch, heads, tokens, head_dim) gives the right shape but mixes up tokens.
+    """
+    raise NotImplementedError("exercises/attention.py::split_heads")
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """Undo split_heads: (batch, heads, tokens, head_dim) -> (batch, tokens, heads * head_dim).
+
+    Hint: swap the heads and tokens axes back before you flatten; after a transpose the tensor is
+    not contiguous, so use `.contiguous().view(...)` or `.reshape(...)`.
+    """
+    raise NotImplementedError("exercises/attention.py::merge_heads")

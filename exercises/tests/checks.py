@@ -1,0 +1,155 @@
+"""Helpers for the exercise tests: golden values, and failure messages written for learners."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from gpt_from_scratch import seam
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def impl(concept: str) -> ModuleType:
+    """The module under test for one concept: exercises/<concept>.py, or solutions/ with --impl solutions."""
+    return seam.module(concept)
+
+
+def where(concept: str, function: str) -> str:
+    """Name the function under test as the learner finds it: exercises/attention.py::split_heads."""
+    return f"{seam.current()}/{concept}.py::{function}"
+
+
+class Golden:
+    """The golden inputs, outputs and recorded mistakes of one exercise, read from its safetensors file."""
+
+    def __init__(self, concept: str) -> None:
+        path = GOLDEN_DIR / f"{concept}.safetensors"
+        with safe_open(path, framework="pt") as f:
+            self.tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+            self.metadata = json.loads((f.metadata() or {}).get("golden", "{}"))
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self.tensors[key].clone()
+
+    def value(self, key: str):
+        """A non-tensor golden value (stored in the file's metadata)."""
+        return self.metadata[key]
+
+    def mistakes(self, key: str) -> list[tuple[str, torch.Tensor]]:
+        """(hint, output) of every recorded mistake whose output for `key` was stored."""
+        found = []
+        for name, tensor in self.tensors.items():
+            if name.startswith("mistake.") and name.endswith("." + key):
+                mutant = name.removeprefix("mistake.").removesuffix("." + key)
+                found.append((self.metadata[f"hint.{mutant}"], tensor))
+        return found
+
+
+@cache
+def golden(concept: str) -> Golden:
+    """The golden file of one exercise (read once per test session)."""
+    return Golden(concept)
+
+
+def _matching_mistake(
+    actual: torch.Tensor, mistakes: list[tuple[str, torch.Tensor]], atol: float
+) -> str | None:
+    for hint, output in mistakes:
+        same_kind = output.shape == actual.shape and output.dtype == actual.dtype
+        if same_kind and torch.allclose(
+            actual.double(), output.double(), atol=atol, rtol=1e-4, equal_nan=True
+        ):
+            return hint
+    return None
+
+
+def assert_matches_golden(
+    actual: object,
+    gold: Golden,
+    key: str,
+    *,
+    what: str,
+    atol: float,
+    rtol: float,
+    hint: str,
+) -> None:
+    """Fail with a learner-friendly message unless actual equals gold[key] within the tolerances.
+
+    The message gives the shape returned and expected, the largest difference and where it is,
+    and a hint: the one for the learner's exact mistake when their output matches a recorded
+    mistake, else the general hint. It never prints the expected tensor.
+    """
+    expected = gold[key]
+    mistakes = gold.mistakes(key)
+    if not isinstance(actual, torch.Tensor):
+        pytest.fail(
+            f"{what} returned a {type(actual).__name__}, expected a torch.Tensor of shape "
+            f"{tuple(expected.shape)}.\nHint: {hint}",
+            pytrace=False,
+        )
+    actual = actual.detach().cpu()
+    specific = _matching_mistake(actual, mistakes, atol)
+    if actual.shape != expected.shape:
+        pytest.fail(
+            f"{what} returned shape {tuple(actual.shape)}, expected {tuple(expected.shape)}.\n"
+            f"Hint: {specific or hint}",
+            pytrace=False,
+        )
+    if actual.dtype != expected.dtype:
+        pytest.fail(
+            f"{what} returned dtype {actual.dtype}, expected {expected.dtype}.\nHint: {specific or hint}",
+            pytrace=False,
+        )
+    if expected.dtype == torch.bool:
+        wrong = actual != expected
+    else:
+        wrong = ~torch.isclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
+    if not wrong.any():
+        return
+    difference = (actual.double() - expected.double()).abs().nan_to_num(nan=float("inf"))
+    difference[~wrong] = 0
+    index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
+    size = "a boolean mismatch" if expected.dtype == torch.bool else f"off by {difference[index]:.3g}"
+    pytest.fail(
+        f"{what}: {int(wrong.sum())} of {wrong.numel()} values differ from the golden values "
+        f"(tolerance atol={atol:g}, rtol={rtol:g}). The largest difference is at index {index}: "
+        f"you returned {actual[index].item():.6g}, {size}.\nHint: {specific or hint}",
+        pytrace=False,
+    )
+
+
+def check_shape(actual: object, expected: tuple[int, ...], *, what: str, hint: str) -> None:
+    """Fail clearly unless actual is a tensor of the expected shape."""
+    if not isinstance(actual, torch.Tensor):
+        pytest.fail(
+            f"{what} returned a {type(actual).__name__}, expected a torch.Tensor.\nHint: {hint}",
+            pytrace=False,
+        )
+    if tuple(actual.shape) != tuple(expected):
+        pytest.fail(
+            f"{what} returned shape {tuple(actual.shape)}, expected {tuple(expected)}.\nHint: {hint}",
+            pytrace=False,
+        )
+
+
+class TokenLookup(nn.Module):
+    """A stand-in classifier for the loss and accuracy exercises: each token id maps to fixed logits.
+
+    Its output has the shape of GPTModel's, (batch, num_tokens, num_classes), but a position's
+    logits depend only on its own token, so a test can tell which position was used.
+    """
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.table = nn.Parameter(table.clone())  # (vocab_size, num_classes)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.table[input_ids]  # (batch, num_tokens, num_classes)

@@ -1,0 +1,96 @@
+"""Exercise 5: classification accuracy over a batch and over a data loader (exercises/accuracy.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader, TensorDataset
+
+from .checks import TokenLookup, assert_matches_golden, golden, impl, where
+
+pytestmark = pytest.mark.accuracy
+
+BATCH = where("accuracy", "calc_accuracy_batch")
+LOADER = where("accuracy", "calc_accuracy_loader")
+
+
+def golden_setup():
+    g = golden("accuracy")
+    model = TokenLookup(g["batch.table"])
+    loader = DataLoader(TensorDataset(g["batch.inputs"], g["batch.targets"]), batch_size=4)  # 4 + 4 + 2
+    return g, model, loader
+
+
+def test_batch_counts_match_golden():
+    g, model, _ = golden_setup()
+    result = impl("accuracy").calc_accuracy_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+    if not (isinstance(result, tuple) and len(result) == 2):
+        pytest.fail(
+            f"{BATCH} must return (number correct, number of examples), got {result!r}", pytrace=False
+        )
+    assert_matches_golden(
+        torch.tensor(result, dtype=torch.float64),
+        g,
+        "batch.counts",
+        what=f"{BATCH} (correct, total)",
+        atol=0,
+        rtol=0,
+        hint="argmax over the classes of the last token's logits, compared with the targets",
+    )
+
+
+@pytest.mark.parametrize(("num_batches", "key"), [(None, "loader.all"), (2, "loader.first2")])
+def test_loader_accuracy_matches_golden(num_batches, key):
+    g, model, loader = golden_setup()
+    accuracy = impl("accuracy").calc_accuracy_loader(loader, model, "cpu", num_batches)
+    assert_matches_golden(
+        torch.tensor(accuracy, dtype=torch.float64),
+        g,
+        key,
+        what=f"{LOADER}(num_batches={num_batches})",
+        atol=1e-12,
+        rtol=0,
+        hint="total correct / total examples over the first num_batches batches",
+    )
+
+
+def test_hand_checkable_batch():
+    # Token 0 says class 0, token 1 says class 1, token 2 says class 2; only the last token counts.
+    model = TokenLookup(torch.eye(3))
+    inputs = torch.tensor([[1, 0], [2, 1], [0, 2], [2, 2]])  # predictions: 0, 1, 2, 2
+    targets = torch.tensor([0, 1, 1, 2])
+    assert impl("accuracy").calc_accuracy_batch(inputs, targets, model, "cpu") == (3, 4), (
+        f"{BATCH}: last tokens predict classes [0, 1, 2, 2] against targets [0, 1, 1, 2]: expected (3, 4)"
+    )
+
+
+@example(size=10, batch_size=4, seed=0)  # checked first: fails fast
+@given(size=st.integers(1, 12), batch_size=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_loader_accuracy_is_a_fraction_that_ignores_batch_order(size, batch_size, seed):
+    g = torch.Generator().manual_seed(seed)
+    model = TokenLookup(torch.randn(10, 2, generator=g))
+    inputs = torch.randint(0, 10, (size, 3), generator=g)
+    targets = torch.randint(0, 2, (size,), generator=g)
+    order = torch.randperm(size, generator=g)
+    forward = impl("accuracy").calc_accuracy_loader(
+        DataLoader(TensorDataset(inputs, targets), batch_size=batch_size), model, "cpu"
+    )
+    shuffled = impl("accuracy").calc_accuracy_loader(
+        DataLoader(TensorDataset(inputs[order], targets[order]), batch_size=batch_size), model, "cpu"
+    )
+    assert 0.0 <= forward <= 1.0, f"{LOADER} returned {forward}, but an accuracy lies in [0, 1]"
+    predicted = model.table[inputs[:, -1]].argmax(dim=-1)
+    exact = (predicted == targets).float().mean().item()
+    assert forward == pytest.approx(exact), (
+        f"{LOADER} returned {forward}, but {exact} of the examples are right"
+    )
+    assert forward == pytest.approx(shuffled), f"{LOADER} depends on the order of the examples"
+
+
+def test_loader_leaves_the_model_in_eval_mode():
+    _, model, loader = golden_setup()
+    model.train()
+    impl("accuracy").calc_accuracy_loader(loader, model, "cpu")
+    assert not model.training, f"{LOADER}: call model.eval() before evaluating (it switches off dropout)"

@@ -1,0 +1,179 @@
+"""Exercise 1: scaled dot-product attention, split_heads and merge_heads (exercises/attention.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from gpt_from_scratch.model import MultiHeadAttention
+
+from .checks import assert_matches_golden, check_shape, golden, impl, where
+
+pytestmark = pytest.mark.attention
+
+SDPA = where("attention", "scaled_dot_product_attention")
+ATOL, RTOL = 1e-5, 1e-5  # fp32 on inputs of size ~1: any CPU and torch version agrees far closer
+
+
+def sdpa(*args):
+    result = impl("attention").scaled_dot_product_attention(*args)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        pytest.fail(
+            f"{SDPA} must return a tuple (context, weights), got {type(result).__name__}", pytrace=False
+        )
+    return result
+
+
+@pytest.mark.parametrize("case", ["unmasked", "masked"])
+def test_scaled_dot_product_attention_matches_golden(case):
+    g = golden("attention")
+    mask = g["sdpa.mask"] if case == "masked" else None
+    context, weights = sdpa(g["sdpa.queries"], g["sdpa.keys"], g["sdpa.values"], mask)
+    for name, actual in (("weights", weights), ("context", context)):
+        assert_matches_golden(
+            actual,
+            g,
+            f"sdpa.{case}.{name}",
+            what=f"{SDPA} ({name}, {case})",
+            atol=ATOL,
+            rtol=RTOL,
+            hint="softmax((Q @ Kᵀ) / √head_dim, dim=-1) @ V, with the mask applied to the scores first",
+        )
+
+
+def test_split_heads_matches_golden():
+    g = golden("attention")
+    actual = impl("attention").split_heads(g["heads.x"], g.value("heads.num_heads"))
+    assert_matches_golden(
+        actual,
+        g,
+        "heads.split",
+        what=where("attention", "split_heads"),
+        atol=0,
+        rtol=0,
+        hint="(batch, tokens, d_out) -> view (batch, tokens, heads, head_dim) -> transpose(1, 2)",
+    )
+
+
+def test_merge_heads_matches_golden():
+    g = golden("attention")
+    actual = impl("attention").merge_heads(g["heads.split_output"])
+    assert_matches_golden(
+        actual,
+        g,
+        "heads.merged",
+        what=where("attention", "merge_heads"),
+        atol=0,
+        rtol=0,
+        hint="(batch, heads, tokens, head_dim) -> transpose(1, 2) -> (batch, tokens, heads * head_dim)",
+    )
+
+
+@example(leading=[2], num_tokens=4, head_dim=3, masked=True, seed=0)  # checked first: fails fast
+@given(
+    leading=st.lists(st.integers(1, 3), min_size=0, max_size=2),
+    num_tokens=st.integers(1, 8),
+    head_dim=st.integers(1, 8),
+    masked=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_weights_are_a_distribution_over_the_visible_keys(leading, num_tokens, head_dim, masked, seed):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(*leading, num_tokens, head_dim, generator=g) for _ in range(3))
+    mask = torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1) if masked else None
+    context, weights = sdpa(q, k, v, mask)
+    check_shape(
+        context,
+        (*leading, num_tokens, head_dim),
+        what=f"{SDPA} (context)",
+        hint="the context has one head_dim vector per query token",
+    )
+    check_shape(
+        weights,
+        (*leading, num_tokens, num_tokens),
+        what=f"{SDPA} (weights)",
+        hint="the weights have one row per query and one column per key",
+    )
+    assert (weights >= 0).all(), f"{SDPA}: attention weights must be non-negative (they come from a softmax)"
+    row_sums = weights.sum(dim=-1)
+    assert torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-5), (
+        f"{SDPA}: each row of the attention weights must sum to 1, but a row sums to "
+        f"{row_sums.flatten()[(row_sums - 1).abs().flatten().argmax()]:.4f}. Softmax over the keys (dim=-1)."
+    )
+    if masked:
+        assert (weights[..., mask] == 0).all(), f"{SDPA}: masked keys must get weight exactly 0"
+
+
+@example(num_tokens=4, t=1, seed=0)  # checked first: fails fast
+@given(num_tokens=st.integers(2, 8), t=st.integers(0, 6), seed=st.integers(0, 2**16))
+def test_masked_attention_at_t_ignores_keys_after_t(num_tokens, t, seed):
+    t = min(t, num_tokens - 2)  # a position that has later keys
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(1, num_tokens, 4, generator=g) for _ in range(3))
+    mask = torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
+    k2, v2 = k.clone(), v.clone()
+    k2[:, t + 1 :] += 1.0
+    v2[:, t + 1 :] -= 1.0
+    before, _ = sdpa(q, k, v, mask)
+    after, _ = sdpa(q, k2, v2, mask)
+    assert torch.allclose(before[:, : t + 1], after[:, : t + 1], atol=1e-5), (
+        f"{SDPA}: with the causal mask, the output at position {t} changed when later keys and values "
+        "changed. Apply the mask to the scores before the softmax."
+    )
+
+
+@example(batch=2, num_tokens=3, heads=2, head_dim=4)
+@given(
+    batch=st.integers(1, 3), num_tokens=st.integers(1, 6), heads=st.integers(1, 4), head_dim=st.integers(1, 5)
+)
+def test_split_then_merge_gives_back_the_input(batch, num_tokens, heads, head_dim):
+    x = torch.randn(batch, num_tokens, heads * head_dim)
+    split = impl("attention").split_heads(x, heads)
+    check_shape(
+        split,
+        (batch, heads, num_tokens, head_dim),
+        what=where("attention", "split_heads"),
+        hint="the result is (batch, heads, tokens, head_dim)",
+    )
+    merged = impl("attention").merge_heads(split)
+    check_shape(
+        merged,
+        tuple(x.shape),
+        what=where("attention", "merge_heads"),
+        hint="the result is (batch, tokens, heads * head_dim)",
+    )
+    assert torch.equal(merged, x), "merge_heads(split_heads(x)) must give back x exactly"
+
+
+def test_multi_head_attention_matches_golden():
+    g = golden("attention")
+    mha = MultiHeadAttention(d_in=12, d_out=12, dropout=0.0, num_heads=3, qkv_bias=True)
+    mha.load_state_dict(
+        {k.removeprefix("mha.state."): v for k, v in g.tensors.items() if k.startswith("mha.state.")}
+    )
+    with torch.no_grad():
+        actual = mha(g["mha.x"])
+    assert_matches_golden(
+        actual,
+        g,
+        "mha.output",
+        what="MultiHeadAttention (your split_heads, causal_mask, "
+        "scaled_dot_product_attention and merge_heads together)",
+        atol=ATOL,
+        rtol=RTOL,
+        hint="make the golden tests above pass first; then check that merge_heads undoes split_heads",
+    )
+
+
+def test_one_head_multi_head_attention_is_single_head_attention():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(d_in=6, d_out=6, dropout=0.0, num_heads=1, qkv_bias=True)
+    x = torch.randn(2, 5, 6)
+    mask = torch.triu(torch.ones(5, 5, dtype=torch.bool), diagonal=1)
+    context, _ = sdpa(mha.W_query(x), mha.W_key(x), mha.W_value(x), mask)
+    assert torch.allclose(mha(x), mha.out_proj(context), atol=1e-6), (
+        "With one head, MultiHeadAttention must equal single-head attention on the projected inputs: "
+        "check split_heads and merge_heads with num_heads=1."
+    )

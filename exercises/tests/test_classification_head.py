@@ -1,0 +1,96 @@
+"""Exercise 3: replace the LM head with a classification head, and freeze the rest."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gpt_from_scratch.model import GPTConfig, GPTModel
+
+from .checks import golden, impl, where
+
+pytestmark = pytest.mark.classification_head
+
+REPLACE = where("classification_head", "replace_head")
+FREEZE = where("classification_head", "freeze_all_but")
+GENERAL_FREEZE_HINT = "freeze every parameter, then unfreeze the head and the chosen layers"
+CHOICES = ("last_layer", "last_block", "last_two_blocks", "all")
+
+
+def tiny_model() -> GPTModel:
+    torch.manual_seed(0)
+    return GPTModel(GPTConfig(**golden("classification_head").value("head.config")))
+
+
+@pytest.mark.parametrize("num_classes", [2, 5])
+def test_replace_head_puts_a_fresh_linear_layer_on_top(num_classes):
+    model = tiny_model()
+    emb_dim = model.cfg.emb_dim
+    before = {
+        name: p.detach().clone() for name, p in model.named_parameters() if not name.startswith("out_head")
+    }
+    returned = impl("classification_head").replace_head(model, num_classes)
+    assert returned is model, f"{REPLACE} must return the model it was given"
+    head = model.out_head
+    assert isinstance(head, nn.Linear), (
+        f"{REPLACE}: model.out_head must be an nn.Linear, got {type(head).__name__}"
+    )
+    assert (head.in_features, head.out_features) == (emb_dim, num_classes), (
+        f"{REPLACE}: the head maps {head.in_features} -> {head.out_features} features, expected "
+        f"{emb_dim} -> {num_classes}. Read emb_dim from model.out_head.in_features."
+    )
+    assert head.bias is not None, f"{REPLACE}: keep nn.Linear's bias (the book's head has one)"
+    assert head.weight is not model.tok_emb.weight, (
+        f"{REPLACE}: the new head must not share the token embedding"
+    )
+    for name, p in model.named_parameters():
+        if name in before:
+            assert torch.equal(p, before[name]), f"{REPLACE} changed {name}: only the head may change"
+    logits = model(torch.zeros(1, 3, dtype=torch.long))
+    assert logits.shape == (1, 3, num_classes), (
+        f"after {REPLACE}, the model outputs shape {tuple(logits.shape)}"
+    )
+
+
+@pytest.mark.parametrize("trainable", CHOICES)
+def test_freeze_all_but_trains_exactly_the_chosen_parameters(trainable):
+    g = golden("classification_head")
+    model = impl("classification_head").replace_head(tiny_model(), 2)
+    returned = impl("classification_head").freeze_all_but(model, trainable)
+    assert returned is model, f"{FREEZE} must return the model it was given"
+    actual = [name for name, p in model.named_parameters() if p.requires_grad]
+    expected = g.value(f"trainable.{trainable}")
+    if actual == expected:
+        return
+    extra = sorted(set(actual) - set(expected))
+    missing = sorted(set(expected) - set(actual))
+    specific = [
+        g.value(f"hint.{key.split('.')[1]}")
+        for key in g.metadata
+        if key.startswith("mistake.") and key.endswith(f".trainable.{trainable}") and g.value(key) == actual
+    ]
+    pytest.fail(
+        f"{FREEZE}(model, {trainable!r}): {len(actual)} parameters are trainable, expected {len(expected)}.\n"
+        f"  trainable but should be frozen: {extra[:4]}{' ...' if len(extra) > 4 else ''}\n"
+        f"  frozen but should train: {missing[:4]}{' ...' if len(missing) > 4 else ''}\n"
+        f"Hint: {specific[0] if specific else GENERAL_FREEZE_HINT}",
+        pytrace=False,
+    )
+
+
+def test_freeze_all_but_refuses_an_unknown_choice():
+    model = impl("classification_head").replace_head(tiny_model(), 2)
+    with pytest.raises(ValueError, match="last_block"):
+        impl("classification_head").freeze_all_but(model, "first_block")
+
+
+def test_frozen_parameters_get_no_gradient():
+    model = impl("classification_head").freeze_all_but(
+        impl("classification_head").replace_head(tiny_model(), 2), "last_block"
+    )
+    model(torch.randint(0, 50, (2, 4)))[:, -1].sum().backward()
+    for name, p in model.named_parameters():
+        assert (p.grad is not None) == p.requires_grad, (
+            f"{name}: requires_grad={p.requires_grad} but grad={p.grad}"
+        )

@@ -1,0 +1,303 @@
+"""A catalog of the mistakes learners really make, each a wrong implementation of one exercise function.
+
+tests/test_exercise_tests.py runs the exercise tests against every mutant and requires at least one
+failure each; tests/make_golden.py stores each mutant's output on the golden inputs so that an
+exercise test can recognise the mistake in a learner's output and show the mutant's hint.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from solutions.causal_mask import apply_mask
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    concept: str  # the exercise file, without .py
+    function: str  # the function it replaces
+    implementation: Callable
+    hint: str  # what a learner whose output matches this mutant should look at
+
+
+MUTANTS: list[Mutant] = []
+
+
+def mutant(concept: str, function: str, hint: str) -> Callable[[Callable], Callable]:
+    """Register the decorated function as a mutant of concept.function."""
+
+    def register(implementation: Callable) -> Callable:
+        MUTANTS.append(Mutant(implementation.__name__, concept, function, implementation, hint))
+        return implementation
+
+    return register
+
+
+# --- attention.py: scaled_dot_product_attention ---------------------------------------------------
+def _attention(queries, keys, values, mask, *, scale, softmax_dim=-1, mask_after_softmax=False):
+    scores = queries @ keys.transpose(-2, -1)
+    if mask is not None and not mask_after_softmax:
+        scores = apply_mask(scores, mask)
+    weights = torch.softmax(scores * scale, dim=softmax_dim)
+    if mask is not None and mask_after_softmax:
+        weights = weights.masked_fill(mask, 0.0)
+    return weights @ values, weights
+
+
+@mutant("attention", "scaled_dot_product_attention", "divide the scores by √head_dim before the softmax")
+def no_scale(queries, keys, values, mask=None):
+    return _attention(queries, keys, values, mask, scale=1.0)
+
+
+@mutant("attention", "scaled_dot_product_attention", "scale by 1/√head_dim, not by 1/head_dim")
+def scale_by_head_dim(queries, keys, values, mask=None):
+    return _attention(queries, keys, values, mask, scale=1.0 / keys.shape[-1])
+
+
+@mutant("attention", "scaled_dot_product_attention", "the softmax must run over the keys: dim=-1")
+def softmax_over_queries(queries, keys, values, mask=None):
+    return _attention(queries, keys, values, mask, scale=1.0 / math.sqrt(keys.shape[-1]), softmax_dim=-2)
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "mask the scores with -inf BEFORE the softmax, so the visible weights still sum to 1",
+)
+def mask_after_softmax(queries, keys, values, mask=None):
+    return _attention(
+        queries, keys, values, mask, scale=1.0 / math.sqrt(keys.shape[-1]), mask_after_softmax=True
+    )
+
+
+@mutant("attention", "scaled_dot_product_attention", "when a mask is given, apply it to the scores")
+def ignores_mask(queries, keys, values, mask=None):
+    return _attention(queries, keys, values, None, scale=1.0 / math.sqrt(keys.shape[-1]))
+
+
+@mutant("attention", "scaled_dot_product_attention", "scores are Q Kᵀ (queries in the rows), not K Qᵀ")
+def scores_transposed(queries, keys, values, mask=None):
+    scores = keys @ queries.transpose(-2, -1)
+    if mask is not None:
+        scores = apply_mask(scores, mask)
+    weights = torch.softmax(scores / math.sqrt(keys.shape[-1]), dim=-1)
+    return weights @ values, weights
+
+
+@mutant("attention", "scaled_dot_product_attention", "return (context, weights), in that order")
+def returns_weights_first(queries, keys, values, mask=None):
+    context, weights = _attention(queries, keys, values, mask, scale=1.0 / math.sqrt(keys.shape[-1]))
+    return weights, context
+
+
+# --- attention.py: split_heads / merge_heads ------------------------------------------------------
+@mutant("attention", "split_heads", "view as (batch, tokens, heads, head_dim), then transpose(1, 2)")
+def split_heads_by_view_only(x, num_heads):
+    batch, num_tokens, d_out = x.shape
+    return x.reshape(batch, num_heads, num_tokens, d_out // num_heads)
+
+
+@mutant("attention", "split_heads", "each head takes a contiguous slice of head_dim features")
+def split_heads_interleaved(x, num_heads):
+    batch, num_tokens, d_out = x.shape
+    return x.view(batch, num_tokens, d_out // num_heads, num_heads).permute(0, 3, 1, 2)
+
+
+@mutant(
+    "attention", "merge_heads", "transpose(1, 2) back to (batch, tokens, heads, head_dim) before flattening"
+)
+def merge_heads_without_transpose(x):
+    batch, num_heads, num_tokens, head_dim = x.shape
+    return x.reshape(batch, num_tokens, num_heads * head_dim)
+
+
+# --- causal_mask.py ---------------------------------------------------------------------------------
+@mutant("causal_mask", "causal_mask", "a token may see itself: the diagonal must stay visible (diagonal=1)")
+def mask_hides_diagonal(num_tokens, device=None):
+    return torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=device), diagonal=0)
+
+
+@mutant("causal_mask", "causal_mask", "hide the future (above the diagonal), not the past")
+def mask_hides_past(num_tokens, device=None):
+    return torch.tril(torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=device), diagonal=-1)
+
+
+@mutant("causal_mask", "causal_mask", "return a boolean mask, True where hidden (not 0/1 floats)")
+def float_mask(num_tokens, device=None):
+    return torch.triu(torch.ones(num_tokens, num_tokens, device=device), diagonal=1)
+
+
+@mutant("causal_mask", "apply_mask", "fill with -inf, not 0: a score of 0 still gets weight after softmax")
+def fill_with_zero(scores, mask):
+    return scores.masked_fill(mask, 0.0)
+
+
+@mutant("causal_mask", "apply_mask", "return a new tensor; masked_fill_ (with _) changes the caller's scores")
+def fill_in_place(scores, mask):
+    return scores.masked_fill_(mask, float("-inf"))
+
+
+@mutant("causal_mask", "apply_mask", "fill where the mask is True (hidden), not where it is False")
+def fill_visible(scores, mask):
+    return scores.masked_fill(~mask, float("-inf"))
+
+
+# --- classification_head.py -------------------------------------------------------------------------
+@mutant("classification_head", "replace_head", "assign the new layer to model.out_head")
+def head_not_assigned(model, num_classes):
+    nn.Linear(model.out_head.in_features, num_classes)
+    return model
+
+
+@mutant("classification_head", "replace_head", "read emb_dim from the model (out_head.in_features), not 768")
+def head_hardcoded_768(model, num_classes):
+    model.out_head = nn.Linear(768, num_classes)
+    return model
+
+
+@mutant("classification_head", "replace_head", "keep nn.Linear's bias: the book's head has one")
+def head_without_bias(model, num_classes):
+    model.out_head = nn.Linear(model.out_head.in_features, num_classes, bias=False)
+    return model
+
+
+def _set_trainable(modules, flag):
+    for module in modules:
+        for param in module.parameters():
+            param.requires_grad = flag
+
+
+@mutant("classification_head", "freeze_all_but", "freeze everything first (requires_grad = False)")
+def nothing_frozen(model, trainable):
+    return model
+
+
+@mutant("classification_head", "freeze_all_but", "unfreeze the final LayerNorm together with the last block")
+def final_norm_stays_frozen(model, trainable):
+    _set_trainable([model], trainable == "all")
+    blocks = {"last_block": 1, "last_two_blocks": 2}.get(trainable, 0)
+    _set_trainable([model.out_head, *list(model.trf_blocks)[len(model.trf_blocks) - blocks :]], True)
+    return model
+
+
+@mutant("classification_head", "freeze_all_but", "the head must stay trainable in every choice")
+def head_frozen_too(model, trainable):
+    _set_trainable([model], trainable == "all")
+    if trainable in ("last_block", "last_two_blocks"):
+        blocks = 1 if trainable == "last_block" else 2
+        _set_trainable([*list(model.trf_blocks)[-blocks:], model.final_norm], True)
+    return model
+
+
+@mutant("classification_head", "freeze_all_but", "the LAST block is model.trf_blocks[-1], not [0]")
+def first_block_unfrozen(model, trainable):
+    _set_trainable([model], trainable == "all")
+    blocks = {"last_block": 1, "last_two_blocks": 2}.get(trainable, 0)
+    _set_trainable([model.out_head, *list(model.trf_blocks)[:blocks]], True)
+    if blocks:
+        _set_trainable([model.final_norm], True)
+    return model
+
+
+@mutant(
+    "classification_head", "freeze_all_but", "raise ValueError for a choice that is not in TRAINABLE_CHOICES"
+)
+def unknown_choice_accepted(model, trainable):
+    _set_trainable([model], trainable == "all")
+    _set_trainable([model.out_head], True)
+    if trainable in ("last_block", "last_two_blocks"):
+        blocks = 1 if trainable == "last_block" else 2
+        _set_trainable([*list(model.trf_blocks)[-blocks:], model.final_norm], True)
+    return model
+
+
+# --- loss.py ---------------------------------------------------------------------------------------
+def _logits(input_batch, model, device):
+    return model(input_batch.to(device))
+
+
+@mutant("loss", "calc_loss_batch", "use the LAST token's logits ([:, -1, :]), not the first")
+def loss_on_first_token(input_batch, target_batch, model, device):
+    return nn.functional.cross_entropy(_logits(input_batch, model, device)[:, 0, :], target_batch.to(device))
+
+
+@mutant("loss", "calc_loss_batch", "use the last token only, not the mean over all positions")
+def loss_on_mean_of_tokens(input_batch, target_batch, model, device):
+    return nn.functional.cross_entropy(
+        _logits(input_batch, model, device).mean(dim=1), target_batch.to(device)
+    )
+
+
+@mutant(
+    "loss", "calc_loss_batch", "the loss is the MEAN over the batch (cross_entropy's default), not the sum"
+)
+def loss_summed(input_batch, target_batch, model, device):
+    logits = _logits(input_batch, model, device)[:, -1, :]
+    return nn.functional.cross_entropy(logits, target_batch.to(device), reduction="sum")
+
+
+@mutant("loss", "calc_loss_batch", "cross_entropy takes raw logits: it applies log-softmax itself")
+def loss_after_softmax(input_batch, target_batch, model, device):
+    logits = _logits(input_batch, model, device)[:, -1, :]
+    return nn.functional.cross_entropy(torch.softmax(logits, dim=-1), target_batch.to(device))
+
+
+# --- accuracy.py -----------------------------------------------------------------------------------
+@mutant("accuracy", "calc_accuracy_batch", "take the argmax over the classes (dim=-1), not over the batch")
+def argmax_over_batch(input_batch, target_batch, model, device):
+    with torch.no_grad():
+        logits = _logits(input_batch, model, device)[:, -1, :]
+    predicted = torch.argmax(logits, dim=0)
+    n = min(len(predicted), len(target_batch))
+    return int((predicted[:n] == target_batch[:n].to(device)).sum()), len(target_batch)
+
+
+@mutant("accuracy", "calc_accuracy_batch", "predict from the LAST token's logits, as the loss does")
+def accuracy_on_first_token(input_batch, target_batch, model, device):
+    with torch.no_grad():
+        predicted = _logits(input_batch, model, device)[:, 0, :].argmax(dim=-1)
+    return int((predicted == target_batch.to(device)).sum()), len(target_batch)
+
+
+@mutant("accuracy", "calc_accuracy_batch", "return the count of correct predictions, not the fraction")
+def batch_returns_fraction(input_batch, target_batch, model, device):
+    with torch.no_grad():
+        predicted = _logits(input_batch, model, device)[:, -1, :].argmax(dim=-1)
+    correct = (predicted == target_batch.to(device)).float().mean().item()
+    return correct, len(target_batch)
+
+
+def _loader_accuracy(data_loader, model, device, num_batches, *, extra=0, per_batch_mean=False):
+    from solutions.accuracy import calc_accuracy_batch
+
+    model.eval()
+    limit = len(data_loader) if num_batches is None else min(num_batches, len(data_loader)) + extra
+    correct, total, means = 0, 0, []
+    for i, (x, y) in enumerate(data_loader):
+        if i >= limit:
+            break
+        c, n = calc_accuracy_batch(x, y, model, device)
+        correct, total = correct + c, total + n
+        means.append(c / n)
+    return sum(means) / len(means) if per_batch_mean else correct / total
+
+
+@mutant("accuracy", "calc_accuracy_loader", "divide by the number of examples: the last batch may be smaller")
+def loader_averages_batch_accuracies(data_loader, model, device, num_batches=None):
+    return _loader_accuracy(data_loader, model, device, num_batches, per_batch_mean=True)
+
+
+@mutant("accuracy", "calc_accuracy_loader", "stop after num_batches batches (when it is given)")
+def loader_ignores_num_batches(data_loader, model, device, num_batches=None):
+    return _loader_accuracy(data_loader, model, device, None)
+
+
+@mutant("accuracy", "calc_accuracy_loader", "num_batches=2 means batches 0 and 1: check your loop's bound")
+def loader_one_batch_too_many(data_loader, model, device, num_batches=None):
+    return _loader_accuracy(data_loader, model, device, num_batches, extra=1 if num_batches else 0)
