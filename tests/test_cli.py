@@ -36,23 +36,19 @@ def run_cli(
 def trained_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
     """A tiny classifier finetuned offline through the CLI, shared by the classify tests."""
     out = tmp_path_factory.mktemp("classifier")
-    result = run_cli(
-        "finetune",
+    options = [
         "--weights",
         "random",
         "--model-size",
         "tiny",
-        "--data-file",
-        str(sms_file),
-        "--out",
-        str(out),
         "--epochs",
         "1",
         "--lr",
         "1e-3",
         "--device",
         "cpu",
-    )
+    ]
+    result = run_cli("finetune", *options, "--data-file", str(sms_file), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "Learner concepts run from: solutions/" in result.stdout
     assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
@@ -151,19 +147,8 @@ def test_zero_epochs_is_refused(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU, so cuda is not missing")
 def test_asking_for_a_missing_gpu_says_so(tmp_path, sms_file):
-    result = run_cli(
-        "finetune",
-        "--weights",
-        "random",
-        "--model-size",
-        "tiny",
-        "--data-file",
-        str(sms_file),
-        "--out",
-        str(tmp_path),
-        "--device",
-        "cuda",
-    )
+    options = ["--weights", "random", "--model-size", "tiny", "--device", "cuda"]
+    result = run_cli("finetune", *options, "--data-file", str(sms_file), "--out", str(tmp_path))
     assert result.returncode == 1
     assert "no CUDA GPU" in result.stderr
     assert "--device cpu" in result.stderr

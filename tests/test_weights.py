@@ -7,8 +7,11 @@ either unreachable (a patched socket) or replaced by a fake that writes into a t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -357,3 +360,15 @@ def test_a_download_that_stays_damaged_raises(fake_hub, tmp_path):
     with pytest.raises(DownloadError, match="sha256.*--weights-dir"):
         download_gpt2("gpt2-small", cache_dir=tmp_path)
     assert [c["force_download"] for c in calls] == [False, True]
+
+
+def test_cli_finetunes_from_a_weights_dir_in_the_hubs_layout(checkpoints, sms_file, tokenizer, tmp_path):
+    # The path a user without internet takes: --weights-dir instead of the download.
+    command = [sys.executable, "-m", "gpt_from_scratch", "finetune", "--model-size", "tiny", "--epochs", "1"]
+    command += ["--max-length", "32", "--device", "cpu", "--weights-dir", str(checkpoints["hub"])]
+    command += ["--data-file", str(sms_file), "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Model: tiny (pretrained weights)" in result.stdout
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["finetune"]["weights_dir"] == str(checkpoints["hub"])
