@@ -6,17 +6,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 from . import seam
 from .device import DEVICE_CHOICES
 from .errors import GPTFromScratchError
 from .model import MODEL_CONFIGS
 
+if TYPE_CHECKING:
+    from .finetune import FinetuneConfig
+
 DEFAULT_MODEL_DIR = "spam-classifier"
 
 
 def _add_finetune_parser(subparsers: argparse._SubParsersAction) -> None:
-    from .finetune import WEIGHTS_CHOICES, FinetuneConfig
+    from .finetune import TRAINABLE_CHOICES, WEIGHTS_CHOICES, FinetuneConfig
 
     d = FinetuneConfig()
     p = subparsers.add_parser(
@@ -43,7 +47,10 @@ def _add_finetune_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", dest="out_dir", default=DEFAULT_MODEL_DIR, help="output folder")
     p.add_argument(
-        "--trainable", default=d.trainable, choices=["last_layer", "last_block", "last_two_blocks", "all"]
+        "--trainable",
+        default=d.trainable,
+        choices=TRAINABLE_CHOICES,
+        help="which weights train besides the new head; 'lora' freezes them all and adds LoRA updates",
     )
     p.add_argument(
         "--max-length",
@@ -65,17 +72,93 @@ def _add_finetune_parser(subparsers: argparse._SubParsersAction) -> None:
         default=d.impl,
         help="run the learner concepts from solutions/ or from your own exercises/",
     )
+    _add_experiment_options(p, d)
+    _add_speed_options(p, d)
     p.set_defaults(run=_run_finetune, config_fields=[f.name for f in fields(FinetuneConfig)])
 
 
+def _add_experiment_options(p: argparse.ArgumentParser, d: FinetuneConfig) -> None:
+    from .finetune import CONTEXT_CHOICES
+    from .lora import SCALINGS
+    from .pooling import POOLINGS, POSITIONS
+
+    g = p.add_argument_group("experiment options (the book's chapter 6 bonus experiments)")
+    g.add_argument("--position", choices=POSITIONS, default=d.position, help="the token the classifier reads")
+    g.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default=d.pooling,
+        help="'mean' averages the real tokens' vectors; 'mean_with_padding' averages padding in too",
+    )
+    g.add_argument(
+        "--context",
+        choices=CONTEXT_CHOICES,
+        default=d.context,
+        help="pad to the longest training message, to the model's full context, or not at all "
+        "(needs --batch-size 1); a fixed length is --max-length",
+    )
+    g.add_argument("--accumulation-steps", type=int, default=d.accumulation_steps)
+    g.add_argument(
+        "--no-causal-mask", dest="causal", action="store_false", help="let every token attend to every other"
+    )
+    g.add_argument(
+        "--ignore-index", type=int, default=d.ignore_index, help="refused, with the reason (see the docs)"
+    )
+    g.add_argument("--lora-rank", type=int, default=d.lora_rank)
+    g.add_argument("--lora-alpha", type=float, default=d.lora_alpha)
+    g.add_argument(
+        "--lora-scaling",
+        choices=SCALINGS,
+        default=d.lora_scaling,
+        help="'book': the update times alpha; 'paper' (LoRA paper, peft): times alpha / rank",
+    )
+    g.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after this many batches")
+
+
+def _add_speed_options(p: argparse.ArgumentParser, d: FinetuneConfig) -> None:
+    g = p.add_argument_group("speed (docs/performance.md)")
+    g.add_argument(
+        "--no-sdpa",
+        dest="sdpa",
+        action="store_false",
+        help="run attention through the seam (solutions/ code) instead of PyTorch's fused kernel; "
+        "always so with --impl exercises",
+    )
+    g.add_argument(
+        "--no-prefix-cache",
+        dest="prefix_cache",
+        action="store_false",
+        help="recompute the frozen blocks at every step instead of once per message",
+    )
+    g.add_argument(
+        "--no-trim-padding",
+        dest="trim_padding",
+        action="store_false",
+        help="keep every batch padded to the longest training message (trimmed by default when the "
+        "classifier never reads padding: --position flexible/first or --pooling mean)",
+    )
+    g.add_argument(
+        "--exact",
+        action="store_true",
+        default=d.exact,
+        help="the book's computation bit for bit: no SDPA, no prefix cache, no trimming",
+    )
+    g.add_argument("--bf16", action="store_true", default=d.bf16, help="bf16 autocast (CUDA only)")
+    g.add_argument(
+        "--compile", action="store_true", default=d.compile, help="torch.compile the blocks (CUDA only)"
+    )
+
+
 def _run_finetune(args: argparse.Namespace) -> None:
-    from .finetune import FinetuneConfig, finetune
+    from .finetune import FinetuneConfig, check_config, finetune
 
     values = {name: getattr(args, name) for name in args.config_fields if hasattr(args, name)}
     for name in ("num_epochs", "batch_size", "eval_freq", "eval_iter"):
         if values[name] < 1:
             raise GPTFromScratchError(f"--{name.replace('_', '-')} must be at least 1, got {values[name]}")
-    finetune(FinetuneConfig(**values))
+    config = FinetuneConfig(**values)
+    check_config(config)
+    finetune(config)
 
 
 def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -99,11 +182,17 @@ def _run_classify(args: argparse.Namespace) -> None:
     from .checkpoint import load_classifier
     from .classify import classify_text
     from .device import resolve_device
+    from .pooling import select_tokens
     from .tokenizer import get_tokenizer
 
     model, config = load_classifier(args.model_dir, resolve_device(args.device))
+    # Read the token (or mean) the classifier was trained to read; older models: the last token.
+    trained = config.get("finetune", {})
+    classifier = select_tokens(
+        model, trained.get("position", "last"), trained.get("pooling", "token"), config["pad_token_id"]
+    )
     label, probability = classify_text(
-        args.text, model, get_tokenizer(), config["max_length"], config["pad_token_id"], args.truncate
+        args.text, classifier, get_tokenizer(), config["max_length"], config["pad_token_id"], args.truncate
     )
     print(f"{label} (probability {probability:.3f})")
 
@@ -127,6 +216,50 @@ def _run_prepare(args: argparse.Namespace) -> None:
         print(f"{split}: {path}")
 
 
+def _add_experiments_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "experiments",
+        help="run the chapter 6 bonus experiments over seeds, or --report their results",
+        description="Run named finetuning configurations (the 19 rows of the book's reference table, "
+        "and ours) for several seeds, appending one JSON line per run to --results; finished runs "
+        "are skipped when the grid is run again. --report prints a Markdown table instead.",
+    )
+    p.add_argument("names", nargs="*", help="experiments to run (default: all; see --list)")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--report", action="store_true", help="print the Markdown table of --results and exit")
+    p.add_argument("--results", default="experiment-results.jsonl", help="the JSON-lines results file")
+    p.add_argument("--seeds", type=int, nargs="+", default=[123, 124, 125], help="one run per seed")
+    overrides = p.add_argument_group("applied to every run, over the row's own options")
+    overrides.add_argument("--model-size", choices=list(MODEL_CONFIGS))
+    overrides.add_argument("--weights", choices=["pretrained", "random"])
+    overrides.add_argument("--weights-dir")
+    overrides.add_argument("--data-file")
+    overrides.add_argument("--epochs", dest="num_epochs", type=int)
+    overrides.add_argument("--max-steps", type=int, help="stop each run after this many batches")
+    overrides.add_argument("--lr", type=float)
+    overrides.add_argument("--device")
+    p.set_defaults(run=_run_experiments)
+
+
+def _run_experiments(args: argparse.Namespace) -> None:
+    from .experiments import EXPERIMENTS, read_results, report, run_experiments
+
+    if args.list:
+        for experiment in EXPERIMENTS.values():
+            note = f"  ({experiment.note})" if experiment.note else ""
+            print(f"{experiment.name}: {experiment.options or 'the book recipe'}{note}")
+        return
+    if args.report:
+        records = read_results(args.results)
+        if not records:
+            raise GPTFromScratchError(f"no results in {args.results}: run the experiments first")
+        print(report(records), end="")
+        return
+    names = ("model_size", "weights", "weights_dir", "data_file", "num_epochs", "max_steps", "lr", "device")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    run_experiments(args.names or list(EXPERIMENTS), args.seeds, args.results, overrides)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its three subcommands."""
     parser = argparse.ArgumentParser(
@@ -136,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_finetune_parser(subparsers)
     _add_classify_parser(subparsers)
     _add_prepare_parser(subparsers)
+    _add_experiments_parser(subparsers)
     return parser
 
 

@@ -195,6 +195,7 @@ class SpamDataset(Dataset):
         pad_token_id: int = PAD_TOKEN_ID,
         *,
         context_length: int | None = None,
+        pad: bool = True,
     ) -> None:
         self.data = _read_split_csv(Path(csv_file))
         self.labels = self.data["Label"].tolist()
@@ -208,6 +209,8 @@ class SpamDataset(Dataset):
             _check_max_length(max_length, context_length)
             self.max_length = max_length
             self.encoded_texts = [encoded_text[: self.max_length] for encoded_text in self.encoded_texts]
+        if not pad:  # each message keeps its own length: batches of one, or a padding collate_fn
+            return
         self.encoded_texts = [
             encoded_text + [pad_token_id] * (self.max_length - len(encoded_text))
             for encoded_text in self.encoded_texts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -12,17 +13,31 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from . import seam
+from . import distributed, seam
+from .batching import collate_trimmed, padding_is_never_read
 from .checkpoint import save_classifier
 from .data import SpamDataset, download_sms_spam, prepare_splits
 from .device import resolve_device
+from .errors import OptionError
 from .files import atomic_path
+from .lora import merge_lora, replace_linear_with_lora
 from .model import GPTModel, count_parameters, model_config
+from .pooling import check_choice, select_tokens
+from .speed import autocast_if_asked, speed_up
 from .tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .train import train_classifier_simple
 from .weights import load_pretrained_gpt
 
 WEIGHTS_CHOICES = ("pretrained", "random")
+TRAINABLE_CHOICES = ("last_layer", "last_block", "last_two_blocks", "all", "lora")
+CONTEXT_CHOICES = ("longest", "full", "none")
+IGNORE_INDEX_EXPLANATION = (
+    "ignore_index cannot reach a classification loss: cross_entropy compares it with the labels, "
+    "and here the labels are class ids (0 ham, 1 spam), one per message, never token ids, so "
+    "ignore_index=50256 would match nothing and change nothing (the reference's row 18 repeats row "
+    "1's numbers for that reason). It masks padding *targets* in next-token training (chapter 7). To "
+    "keep padding out of what the classifier reads, use --position flexible or --pooling mean."
+)
 
 
 @dataclass
@@ -47,6 +62,51 @@ class FinetuneConfig:
     seed: int = 123
     device: str = "auto"
     impl: str = "solutions"  # whose code runs the learner concepts: "solutions" or "exercises"
+    # The knobs of the book's chapter 6 bonus experiments; the defaults are the book's recipe.
+    position: str = "last"  # the token the classifier reads: "last", "first", "flexible"
+    pooling: str = "token"  # "token" (the position above), "mean" (of real tokens), "mean_with_padding"
+    context: str = "longest"  # pad to the longest training message, "full" context, or "none"
+    accumulation_steps: int = 1  # batches whose gradients are summed before each optimizer step
+    causal: bool = True  # False: every token attends to every other one
+    ignore_index: int | None = None  # refused: see IGNORE_INDEX_EXPLANATION
+    lora_rank: int = 16  # with trainable="lora"
+    lora_alpha: float = 16.0
+    lora_scaling: str = "book"  # "book": update * alpha; "paper" (and peft): update * alpha / rank
+    max_steps: int | None = None  # stop after this many batches in all (a budget for experiments)
+    data_seed: int | None = None  # the split's seed; None: seed. Fixed, it pairs runs on one test set
+    # Speed (see speed.py): sdpa and prefix_cache change the answer by float rounding only;
+    # exact=True turns both off for the book's computation bit for bit. bf16/compile: CUDA only.
+    sdpa: bool = True
+    prefix_cache: bool = True
+    trim_padding: bool = True  # pad each batch to its longest message when padding is never read
+    exact: bool = False
+    bf16: bool = False
+    compile: bool = False
+
+
+def check_config(cfg: FinetuneConfig) -> None:
+    """Raise OptionError for an option, or a combination of options, that cannot do what it says."""
+    if cfg.trainable not in TRAINABLE_CHOICES:
+        raise OptionError(f"trainable must be one of {TRAINABLE_CHOICES}, got {cfg.trainable!r}")
+    try:
+        check_choice(cfg.position, cfg.pooling)
+    except ValueError as err:
+        raise OptionError(str(err)) from err
+    if cfg.context not in CONTEXT_CHOICES:
+        raise OptionError(f"context must be one of {CONTEXT_CHOICES}, got {cfg.context!r}")
+    if cfg.context == "full" and cfg.max_length is not None:
+        raise OptionError("context='full' pads to the model's context length: leave max_length unset")
+    if cfg.context == "none" and cfg.batch_size != 1:
+        raise OptionError(
+            f"context='none' leaves messages at their own lengths, which cannot be stacked into a batch "
+            f"of {cfg.batch_size}: use batch_size=1, with accumulation_steps=8 for an effective batch of 8"
+        )
+    if cfg.accumulation_steps < 1:
+        raise OptionError(f"accumulation_steps must be at least 1, got {cfg.accumulation_steps}")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise OptionError(f"max_steps must be at least 1 (or None for no limit), got {cfg.max_steps}")
+    if cfg.ignore_index is not None:
+        raise OptionError(IGNORE_INDEX_EXPLANATION)
 
 
 def build_classifier(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> GPTModel:
@@ -58,14 +118,29 @@ def build_classifier(cfg: FinetuneConfig, log: Callable[[str], None] = print) ->
     else:
         torch.manual_seed(cfg.seed)
         model = GPTModel(model_config(cfg.model_size))
+    if not cfg.causal:
+        set_causal(model, False)
     # Seeded right before the new head, as in the book, so the head starts from the same numbers.
     torch.manual_seed(cfg.seed)
     seam.replace_head(model, cfg.num_classes)
-    seam.freeze_all_but(model, cfg.trainable)
+    if cfg.trainable == "lora":
+        # As in the book's bonus script: everything frozen but the new head, then LoRA on every Linear.
+        seam.freeze_all_but(model, "last_layer")
+        replace_linear_with_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_scaling)
+    else:
+        seam.freeze_all_but(model, cfg.trainable)
     log(
         f"Model: {cfg.model_size} ({cfg.weights} weights), {count_parameters(model):,} parameters, "
         f"{count_parameters(model, trainable_only=True):,} trainable ({cfg.trainable})"
     )
+    return model
+
+
+def set_causal(model: GPTModel, causal: bool) -> GPTModel:
+    """Switch the causal mask of every attention layer on or off (the config records it for saving)."""
+    model.cfg = dataclasses.replace(model.cfg, causal=causal)
+    for block in model.trf_blocks:
+        block.att.causal = causal
     return model
 
 
@@ -74,49 +149,86 @@ def make_loaders(
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
     """Train, validation and test loaders; every split is padded to the training set's length."""
     tokenizer = get_tokenizer()
+    max_length = context_length if cfg.context == "full" else cfg.max_length
+    pad = cfg.context != "none"
     train_ds = SpamDataset(
-        data_dir / "train.csv", tokenizer, cfg.max_length, PAD_TOKEN_ID, context_length=context_length
+        data_dir / "train.csv", tokenizer, max_length, PAD_TOKEN_ID, context_length=context_length, pad=pad
     )
-    val_ds = SpamDataset(data_dir / "validation.csv", tokenizer, train_ds.max_length, PAD_TOKEN_ID)
-    test_ds = SpamDataset(data_dir / "test.csv", tokenizer, train_ds.max_length, PAD_TOKEN_ID)
+    val_ds = SpamDataset(data_dir / "validation.csv", tokenizer, train_ds.max_length, PAD_TOKEN_ID, pad=pad)
+    test_ds = SpamDataset(data_dir / "test.csv", tokenizer, train_ds.max_length, PAD_TOKEN_ID, pad=pad)
+    eval_batch_size = cfg.batch_size if pad else 1  # unpadded messages of different lengths: one at a time
+    # Each batch cut to its longest message when the classifier never reads padding (batching.py).
+    trim = cfg.trim_padding and not cfg.exact and padding_is_never_read(cfg.position, cfg.pooling, cfg.causal)
+    collate = collate_trimmed if trim else None
     torch.manual_seed(cfg.seed)
-    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
-    val_loader = DataLoader(val_ds, batch_size=cfg.batch_size)
-    test_loader = DataLoader(test_ds, batch_size=cfg.batch_size)
+    train_loader = DataLoader(
+        train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True, collate_fn=collate
+    )
+    val_loader = DataLoader(val_ds, batch_size=eval_batch_size, collate_fn=collate)
+    test_loader = DataLoader(test_ds, batch_size=eval_batch_size, collate_fn=collate)
     return train_loader, val_loader, test_loader
 
 
 def finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the recipe, write model, metrics.json and plots to cfg.out_dir; return the metrics."""
+    check_config(cfg)
+    # Under torchrun, one of several data-parallel processes (distributed.py); else the only one.
+    parallel, device_name = distributed.setup(cfg.device)
+    log = parallel.only_main(log)
     seam.use(cfg.impl)
     log(f"Learner concepts run from: {seam.current()}/")
-    device = resolve_device(cfg.device)
+    device = resolve_device(device_name)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     data_file = Path(cfg.data_file) if cfg.data_file else download_sms_spam()
     data_dir = out_dir / "data"
-    prepare_splits(data_file, data_dir, reading=cfg.reading, seed=cfg.seed)
+    if parallel.is_main:
+        split_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
+        prepare_splits(data_file, data_dir, reading=cfg.reading, seed=split_seed)
+    parallel.barrier()
 
     model = build_classifier(cfg, log)
     train_loader, val_loader, test_loader = make_loaders(data_dir, model.cfg.context_length, cfg)
     model.to(device)
+    trained = speed_up(model, cfg, device, log)  # model itself, or a PrefixCache serving its frozen blocks
+    # What the loss and accuracy read: the model itself for the book's last token, else a TokenSelector.
+    classifier = select_tokens(trained, cfg.position, cfg.pooling, PAD_TOKEN_ID)
+    classifier = autocast_if_asked(classifier, cfg, log)
     train_set = train_loader.dataset
-    log(f"Training on {device}: {len(train_set)} messages padded to {train_set.max_length} tokens")
+    padding = f"padded to {train_set.max_length} tokens" if cfg.context != "none" else "unpadded"
+    log(f"Training on {device}: {len(train_set)} messages {padding}")
 
     start = time.perf_counter()
     # Seeded right before training, as in the book: the loader's shuffles draw from this state.
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_losses, val_losses, train_accs, val_accs, examples_seen = train_classifier_simple(
-        model, train_loader, val_loader, optimizer, device, cfg.num_epochs, cfg.eval_freq, cfg.eval_iter, log
+        parallel.wrap(classifier, device),
+        parallel.shard(train_loader, cfg.seed),
+        val_loader,
+        optimizer,
+        device,
+        cfg.num_epochs,
+        cfg.eval_freq,
+        cfg.eval_iter,
+        log,
+        accumulation_steps=cfg.accumulation_steps,
+        max_steps=cfg.max_steps,
     )
     training_seconds = time.perf_counter() - start
+    examples_seen *= parallel.world_size  # each process counted only its own share of every batch
 
-    accuracies = {
-        f"{split}_accuracy": seam.calc_accuracy_loader(loader, model, device)
-        for split, loader in (("train", train_loader), ("validation", val_loader), ("test", test_loader))
-    }
+    with torch.inference_mode():
+        accuracies = {
+            f"{split}_accuracy": seam.calc_accuracy_loader(loader, classifier, device)
+            for split, loader in (("train", train_loader), ("validation", val_loader), ("test", test_loader))
+        }
+    test_predictions = predict_loader(classifier, test_loader, device)
+    trainable_parameters = count_parameters(model, trainable_only=True)
+    total_parameters = count_parameters(model)
+    if cfg.trainable == "lora":
+        merge_lora(model)  # saved as a plain GPT-2 classifier: W + the update, same outputs
     for split, value in accuracies.items():
         log(f"{split.replace('_', ' ').capitalize()}: {value * 100:.2f}%")
 
@@ -126,7 +238,8 @@ def finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> dict[st
         "pad_token_id": PAD_TOKEN_ID,
         "finetune": asdict(cfg),
     }
-    save_classifier(model, out_dir, info)
+    if parallel.is_main:
+        save_classifier(model, out_dir, info)
     metrics = {
         **accuracies,
         "train_losses": train_losses,
@@ -136,15 +249,29 @@ def finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> dict[st
         "examples_seen": examples_seen,
         "training_seconds": training_seconds,
         "device": str(device),
-        "trainable_parameters": count_parameters(model, trainable_only=True),
-        "total_parameters": count_parameters(model),
+        "trainable_parameters": trainable_parameters,
+        "total_parameters": total_parameters,
+        "test_predictions": test_predictions,
         "config": asdict(cfg),
     }
-    with atomic_path(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    _write_plots(metrics, cfg.num_epochs, out_dir, log)
+    if parallel.is_main:
+        with atomic_path(out_dir / "metrics.json") as tmp:
+            tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        _write_plots(metrics, cfg.num_epochs, out_dir, log)
     log(f"Saved the classifier, metrics.json and plots to {out_dir}/")
+    parallel.close()
     return metrics
+
+
+def predict_loader(model: torch.nn.Module, loader: DataLoader, device: torch.device | str) -> list[int]:
+    """The predicted class of every example, read like the accuracy reads it: the last position."""
+    model.eval()
+    predictions = []
+    with torch.no_grad():
+        for input_batch, _ in loader:
+            logits = model(input_batch.to(device))[:, -1, :]  # (batch, num_classes)
+            predictions += torch.argmax(logits, dim=-1).tolist()
+    return predictions
 
 
 def _write_plots(metrics: dict[str, Any], num_epochs: int, out_dir: Path, log: Callable[[str], None]) -> None:

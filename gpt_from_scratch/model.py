@@ -86,8 +86,13 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)  # combines the heads' outputs
         self.dropout = nn.Dropout(dropout)
+        # False: the educational path through seam (the learner's code). True: PyTorch's fused
+        # scaled_dot_product_attention, which bypasses seam; same numbers to float tolerance.
+        self.use_sdpa = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_sdpa:
+            return self._sdpa_forward(x)
         batch, num_tokens, _ = x.shape  # x: (batch, num_tokens, d_in)
         # (batch, num_tokens, d_out) -> (batch, num_heads, num_tokens, head_dim)
         queries = seam.split_heads(self.W_query(x), self.num_heads)
@@ -101,6 +106,22 @@ class MultiHeadAttention(nn.Module):
         if self.training and self.dropout.p > 0:
             context = self.dropout(weights) @ values
         context = seam.merge_heads(context)  # (batch, num_tokens, d_out)
+        return self.out_proj(context)
+
+    def _sdpa_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same attention in PyTorch's fused kernel (nanoGPT's fast path); never calls seam."""
+        batch, num_tokens, _ = x.shape  # x: (batch, num_tokens, d_in)
+        head_dim = self.d_out // self.num_heads
+        # (batch, num_tokens, d_out) -> (batch, num_heads, num_tokens, head_dim)
+        queries, keys, values = (
+            w(x).view(batch, num_tokens, self.num_heads, head_dim).transpose(1, 2)
+            for w in (self.W_query, self.W_key, self.W_value)
+        )
+        dropout_p = self.dropout.p if self.training else 0.0  # like the book, drops attention weights
+        context = nn.functional.scaled_dot_product_attention(
+            queries, keys, values, dropout_p=dropout_p, is_causal=self.causal
+        )
+        context = context.transpose(1, 2).reshape(batch, num_tokens, self.d_out)  # (batch, tokens, d_out)
         return self.out_proj(context)
 
 
@@ -181,6 +202,10 @@ class GPTModel(nn.Module):
         self.out_head.weight = self.tok_emb.weight
 
     def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
+        return self.out_head(self.hidden_states(in_idx))  # (batch, num_tokens, vocab_size or num_classes)
+
+    def hidden_states(self, in_idx: torch.Tensor) -> torch.Tensor:
+        """The trunk without the head: one final-normed vector per token, (batch, num_tokens, emb_dim)."""
         batch, num_tokens = in_idx.shape  # in_idx: (batch, num_tokens) token ids
         if num_tokens > self.cfg.context_length:
             raise ValueError(
@@ -191,8 +216,15 @@ class GPTModel(nn.Module):
         x = self.tok_emb(in_idx) + self.pos_emb(positions)  # (batch, num_tokens, emb_dim)
         x = self.drop_emb(x)
         x = self.trf_blocks(x)
-        x = self.final_norm(x)
-        return self.out_head(x)  # (batch, num_tokens, vocab_size or num_classes)
+        return self.final_norm(x)  # (batch, num_tokens, emb_dim)
+
+
+def use_sdpa_attention(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Switch every MultiHeadAttention in model to PyTorch's fused kernel (or back to the seam)."""
+    for module in model.modules():
+        if isinstance(module, MultiHeadAttention):
+            module.use_sdpa = enabled
+    return model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -43,7 +43,8 @@ def evaluate_model(
 ) -> tuple[float, float]:
     """Training and validation loss, each estimated on eval_iter batches."""
     model.eval()
-    with torch.no_grad():
+    # inference_mode: like no_grad, and also skips autograd's version counting (same numbers).
+    with torch.inference_mode():
         train_loss = calc_loss_loader(train_loader, model, device, num_batches=eval_iter)
         val_loss = calc_loss_loader(val_loader, model, device, num_batches=eval_iter)
     model.train()
@@ -60,20 +61,34 @@ def train_classifier_simple(
     eval_freq: int,
     eval_iter: int,
     log: Callable[[str], None] = print,
+    accumulation_steps: int = 1,
+    max_steps: int | None = None,
 ) -> tuple[list[float], list[float], list[float], list[float], int]:
-    """Train for num_epochs; return (train_losses, val_losses, train_accs, val_accs, examples_seen)."""
+    """Train for num_epochs; return (train_losses, val_losses, train_accs, val_accs, examples_seen).
+
+    accumulation_steps > 1 sums the gradients of that many batches before each optimizer step (an
+    effective batch that many times larger); max_steps stops after that many batches in all.
+    """
+    if accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be at least 1, got {accumulation_steps}")
     train_losses, val_losses, train_accs, val_accs = [], [], [], []
     examples_seen, global_step = 0, -1
 
     for epoch in range(num_epochs):
         model.train()
-        for input_batch, target_batch in train_loader:
-            optimizer.zero_grad()
+        for batch_idx, (input_batch, target_batch) in enumerate(train_loader):
+            if batch_idx % accumulation_steps == 0:
+                optimizer.zero_grad()
             loss = seam.calc_loss_batch(input_batch, target_batch, model, device)
-            loss.backward()
-            optimizer.step()
+            # Each batch's mean loss / accumulation_steps: the summed gradients are those of the mean
+            # over the effective batch. (Dividing by 1 is exact, so the book's path is unchanged.)
+            (loss / accumulation_steps).backward()
             examples_seen += input_batch.shape[0]
             global_step += 1
+            out_of_steps = max_steps is not None and global_step + 1 >= max_steps
+            end_of_group = (batch_idx + 1) % accumulation_steps == 0 or batch_idx + 1 == len(train_loader)
+            if end_of_group or out_of_steps:
+                optimizer.step()
 
             if global_step % eval_freq == 0:
                 train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
@@ -83,14 +98,19 @@ def train_classifier_simple(
                     f"Ep {epoch + 1} (Step {global_step:06d}): "
                     f"Train loss {train_loss:.3f}, Val loss {val_loss:.3f}"
                 )
+            if out_of_steps:
+                break
 
         # Accuracy on eval_iter batches only: a cheap estimate after each epoch, as in the book.
-        train_accuracy = seam.calc_accuracy_loader(train_loader, model, device, num_batches=eval_iter)
-        val_accuracy = seam.calc_accuracy_loader(val_loader, model, device, num_batches=eval_iter)
+        with torch.inference_mode():
+            train_accuracy = seam.calc_accuracy_loader(train_loader, model, device, num_batches=eval_iter)
+            val_accuracy = seam.calc_accuracy_loader(val_loader, model, device, num_batches=eval_iter)
         log(
             f"Training accuracy: {train_accuracy * 100:.2f}% | Validation accuracy: {val_accuracy * 100:.2f}%"
         )
         train_accs.append(train_accuracy)
         val_accs.append(val_accuracy)
+        if max_steps is not None and global_step + 1 >= max_steps:
+            break
 
     return train_losses, val_losses, train_accs, val_accs, examples_seen

@@ -1,0 +1,118 @@
+"""Per-step throughput: one training step and one evaluation batch, ours beside Hugging Face's.
+
+Variants of our GPTModel: "seam" is the educational path, exactly the book's computation (the
+baseline); "sdpa" switches attention to PyTorch's fused kernel; "sdpa+cache" also serves the frozen
+blocks from the prefix cache (the steady state after the first epoch). Compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import (
+    BATCH_SIZE,
+    NUM_TOKENS,
+    ROUNDS,
+    gpt2_small_classifier,
+    hf_classifier,
+    needs_cuda,
+    record,
+    step_flops,
+)
+
+from gpt_from_scratch import seam
+from gpt_from_scratch.model import model_config, use_sdpa_attention
+from gpt_from_scratch.prefix_cache import PrefixCache
+
+DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=needs_cuda)]
+OURS = ["seam", "sdpa", "sdpa+cache"]
+
+
+def build(variant: str, trainable: str, device: str) -> torch.nn.Module:
+    model = gpt2_small_classifier(trainable).to(device)
+    use_sdpa_attention(model, variant != "seam")
+    return PrefixCache(model) if variant.endswith("+cache") else model
+
+
+def timed(step, device: str):
+    def run():
+        step()
+        if device == "cuda":
+            torch.cuda.synchronize()  # CUDA kernels run asynchronously: wait before the clock stops
+
+    return run
+
+
+def autocast(device: str, bf16: bool):
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device == "cuda")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("trainable", ["last_block", "all"])
+@pytest.mark.parametrize("variant", [*OURS, "hf", pytest.param("sdpa+bf16", marks=needs_cuda)])
+def test_train_step(benchmark, batch, peak_flops, variant, trainable, device):
+    if variant.endswith("+cache") and trainable == "all":
+        pytest.skip("nothing to cache: with all layers trainable there is no frozen prefix")
+    ids, labels = (t.to(device) for t in batch)
+    if variant == "hf":
+        model = hf_classifier(trainable).to(device).train()
+
+        def loss_fn():
+            return model(input_ids=ids, labels=labels).loss
+    else:
+        model = build(variant.removesuffix("+bf16"), trainable, device).train()
+
+        def loss_fn():
+            with autocast(device, variant.endswith("+bf16")):
+                return seam.calc_loss_batch(ids, labels, model, device)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
+
+    def step():
+        optimizer.zero_grad()
+        loss_fn().backward()
+        optimizer.step()
+
+    benchmark.pedantic(timed(step, device), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    cfg = model_config("gpt2-small")
+    trained = cfg.n_layers if trainable == "all" else 1
+    computed = 1 if variant.endswith("+cache") else cfg.n_layers
+    tokens = BATCH_SIZE * NUM_TOKENS
+    benchmark.extra_info["model"] = "huggingface" if variant == "hf" else "ours"
+    record(
+        benchmark,
+        examples=BATCH_SIZE,
+        tokens=tokens,
+        flops=tokens * step_flops(cfg, NUM_TOKENS, computed, trained),
+        peak=peak_flops,
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("variant", [*OURS, "hf"])
+def test_eval_batch(benchmark, batch, peak_flops, variant, device):
+    ids = batch[0].to(device)
+    if variant == "hf":
+        model = hf_classifier("last_block").to(device).eval()
+
+        def forward():
+            with torch.inference_mode():
+                return model(input_ids=ids).logits
+    else:
+        model = build(variant, "last_block", device).eval()
+
+        def forward():
+            with torch.inference_mode():
+                return model(ids)[:, -1, :]
+
+    benchmark.pedantic(timed(forward, device), rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    cfg = model_config("gpt2-small")
+    computed = 1 if variant.endswith("+cache") else cfg.n_layers
+    tokens = BATCH_SIZE * NUM_TOKENS
+    record(
+        benchmark,
+        examples=BATCH_SIZE,
+        tokens=tokens,
+        flops=tokens * step_flops(cfg, NUM_TOKENS, computed, 0),
+        peak=peak_flops,
+    )

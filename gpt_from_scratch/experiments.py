@@ -1,0 +1,297 @@
+"""Named finetuning experiments, repeated over seeds, recorded as JSON lines, reported as a Markdown table.
+
+The grid holds the 19 rows of the published reference table for the book's chapter 6 bonus
+experiments (rasbt/LLMs-from-scratch, ch06/02_bonus_additional-experiments/README.md), each with its
+published accuracies, plus our own extra rows. Every knob is a FinetuneConfig option, so a row runs
+exactly what `gpt-from-scratch finetune` with the same options runs.
+
+Runs are paired: every seed's run uses the book's split (data_seed 123, the book's reading of the
+file), so all configurations are tested on the same 300 messages and differences can be tested with
+McNemar's exact test on the paired predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .errors import OptionError
+from .finetune import FinetuneConfig, finetune
+
+REFERENCE_SOURCE = (
+    "rasbt/LLMs-from-scratch, ch06/02_bonus_additional-experiments/README.md "
+    "(19-row table; single runs on an A100)"
+)
+BASELINE = "row01-book"
+DEFAULT_SEEDS = (123, 124, 125)
+BOOK_SPLIT = {"reading": "book", "data_seed": 123}  # the reference's split, row for row
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One named configuration: FinetuneConfig options, and the published numbers if it is a reference row."""
+
+    name: str
+    options: dict[str, Any]
+    reference: tuple[float, float, float] | None = None  # published train/validation/test accuracy, %
+    reference_row: int | None = None
+    note: str = ""
+
+
+def _row(
+    n: int, name: str, options: dict, train: float, val: float, test: float, note: str = ""
+) -> Experiment:
+    return Experiment(f"row{n:02d}-{name}", options, (train, val, test), n, note)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        _row(1, "book", {}, 96.63, 99.33, 95.00),
+        _row(2, "first-token", {"position": "first"}, 78.46, 80.54, 75.00),
+        _row(3, "last-layer", {"trainable": "last_layer"}, 78.65, 79.87, 72.00),
+        _row(4, "last-two-blocks", {"trainable": "last_two_blocks"}, 98.85, 98.66, 98.33),
+        _row(5, "all-layers", {"trainable": "all"}, 99.62, 96.64, 96.67),
+        _row(6, "gpt2-medium", {"model_size": "gpt2-medium"}, 87.50, 91.28, 84.67),
+        _row(7, "gpt2-large", {"model_size": "gpt2-large"}, 99.52, 98.66, 96.67),
+        _row(8, "gpt2-xl", {"model_size": "gpt2-xl"}, 99.81, 99.81, 98.33),
+        _row(9, "gpt2-xl-all", {"model_size": "gpt2-xl", "trainable": "all"}, 100.00, 98.66, 98.67),
+        _row(10, "random-all", {"weights": "random", "trainable": "all"}, 100.00, 96.64, 93.67),
+        _row(11, "lora", {"trainable": "lora", "lora_rank": 16, "lora_alpha": 16.0}, 100.00, 97.32, 96.67),
+        _row(
+            12,
+            "gpt2-xl-lora",
+            {"model_size": "gpt2-xl", "trainable": "lora", "lora_rank": 16, "lora_alpha": 8.0},
+            100.00,
+            98.66,
+            98.33,
+        ),
+        _row(13, "full-context", {"context": "full"}, 83.08, 87.92, 78.33),
+        _row(14, "no-padding", {"context": "none", "batch_size": 1}, 100.00, 98.66, 98.00),
+        _row(
+            15,
+            "no-padding-accumulate-8",
+            {"context": "none", "batch_size": 1, "accumulation_steps": 8},
+            99.33,
+            98.66,
+            98.33,
+        ),
+        _row(16, "flexible", {"position": "flexible"}, 99.42, 98.66, 98.33),
+        _row(17, "no-causal-mask", {"causal": False}, 99.23, 98.66, 95.33),
+        _row(
+            18,
+            "ignore-index",
+            {},
+            96.63,
+            99.33,
+            95.00,
+            "the reference's --ignore_index never reached its loss, and could not matter for class-id "
+            "labels (FinetuneConfig refuses it, saying why): this row runs row 1's configuration",
+        ),
+        _row(
+            19,
+            "mean-with-padding",
+            {"pooling": "mean_with_padding"},
+            97.79,
+            99.33,
+            96.33,
+            "the reference averaged every position, padding included",
+        ),
+        Experiment("mean-real-tokens", {"pooling": "mean"}, note="row 19 without averaging padding in"),
+        Experiment(
+            "lora-paper-scaling",
+            {"trainable": "lora", "lora_rank": 16, "lora_alpha": 16.0, "lora_scaling": "paper"},
+            note="row 11 with the LoRA paper's alpha/rank scaling (16x smaller updates)",
+        ),
+    ]
+}
+
+
+def run_key(name: str, cfg: FinetuneConfig) -> str:
+    """A fingerprint of a run: its name and every option that can change its numbers."""
+    options = asdict(cfg) | {"out_dir": None}
+    text = json.dumps({"name": name, "config": options}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every record in a results file; a half-written last line (an interrupted run) is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def experiment_config(experiment: Experiment, seed: int, overrides: dict[str, Any]) -> FinetuneConfig:
+    """The run's FinetuneConfig: the row's options, then the caller's (e.g. tiny random offline)."""
+    return FinetuneConfig(**(BOOK_SPLIT | experiment.options | overrides | {"seed": seed}))
+
+
+def _peak_memory_bytes(device: str) -> tuple[int, str]:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(), "cuda max_memory_allocated for this run"
+    # ru_maxrss is in KiB on Linux: the process's peak so far, an upper bound for this run.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "process peak RSS so far"
+
+
+def run_experiments(
+    names: Iterable[str],
+    seeds: Iterable[int],
+    results_file: str | os.PathLike,
+    overrides: dict[str, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run every named experiment for every seed, appending one JSON line per finished run.
+
+    A run whose fingerprint is already in the results file is skipped, so an interrupted grid
+    resumes where it stopped. Returns the records written by this call.
+    """
+    overrides = dict(overrides or {})
+    unknown = [name for name in names if name not in EXPERIMENTS]
+    if unknown:
+        raise OptionError(
+            f"unknown experiments {unknown}: list them with `gpt-from-scratch experiments --list`"
+        )
+    results_file = Path(results_file)
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    done = {record["key"] for record in read_results(results_file)}
+    written = []
+    for name in names:
+        for seed in seeds:
+            cfg = experiment_config(EXPERIMENTS[name], seed, overrides)
+            key = run_key(name, cfg)
+            if key in done:
+                log(f"{name} seed {seed}: already in {results_file}, skipped")
+                continue
+            log(f"{name} seed {seed}: running")
+            record = _run_one(name, cfg, key)
+            _append_line(results_file, json.dumps(record))
+            done.add(key)
+            written.append(record)
+            log(f"{name} seed {seed}: test accuracy {record['test_accuracy'] * 100:.2f}%")
+    return written
+
+
+def _append_line(path: Path, line: str) -> None:
+    # A run interrupted mid-write leaves a line without its newline: end it, so ours stays whole.
+    ends_cleanly = not path.is_file() or path.stat().st_size == 0 or path.read_bytes()[-1:] == b"\n"
+    with path.open("a") as out:  # flushed to disk per run: a crash loses at most the run in flight
+        out.write(("" if ends_cleanly else "\n") + line + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _run_one(name: str, cfg: FinetuneConfig, key: str) -> dict[str, Any]:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    with tempfile.TemporaryDirectory(prefix="gpt-from-scratch-experiment-") as out_dir:
+        run_cfg = FinetuneConfig(**(asdict(cfg) | {"out_dir": out_dir}))
+        start = time.perf_counter()
+        metrics = finetune(run_cfg, log=lambda _: None)
+        wall_seconds = time.perf_counter() - start
+        test_labels = pd.read_csv(Path(out_dir) / "data" / "test.csv")["Label"].tolist()
+    peak, peak_kind = _peak_memory_bytes(metrics["device"])
+    return {
+        "key": key,
+        "name": name,
+        "seed": cfg.seed,
+        "train_accuracy": metrics["train_accuracy"],
+        "validation_accuracy": metrics["validation_accuracy"],
+        "test_accuracy": metrics["test_accuracy"],
+        "test_predictions": metrics["test_predictions"],
+        "test_labels": test_labels,
+        "trainable_parameters": metrics["trainable_parameters"],
+        "total_parameters": metrics["total_parameters"],
+        "training_seconds": metrics["training_seconds"],
+        "wall_seconds": wall_seconds,
+        "device": metrics["device"],
+        "peak_memory_bytes": peak,
+        "peak_memory_kind": peak_kind,
+        "torch": torch.__version__,
+        "config": asdict(cfg) | {"out_dir": None},
+    }
+
+
+def mcnemar_exact(reference_correct: list[bool], other_correct: list[bool]) -> float:
+    """Two-sided exact McNemar p-value: a binomial test on the examples the two runs disagree on."""
+    if len(reference_correct) != len(other_correct):
+        raise ValueError("McNemar's test needs predictions on the same examples, in the same order")
+    only_reference = sum(r and not o for r, o in zip(reference_correct, other_correct, strict=True))
+    only_other = sum(o and not r for r, o in zip(reference_correct, other_correct, strict=True))
+    n = only_reference + only_other
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(only_reference, only_other) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def _correct(record: dict[str, Any]) -> list[bool]:
+    return [p == y for p, y in zip(record["test_predictions"], record["test_labels"], strict=True)]
+
+
+def _mean_std(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{mean:.2f} ± {std:.2f}" if len(values) > 1 else f"{mean:.2f}"
+
+
+def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
+    """A Markdown table: mean ± std over seeds, the published numbers, McNemar's test against row 1."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_name.setdefault(record["name"], []).append(record)
+    baseline = {r["seed"]: r for r in by_name.get(BASELINE, [])}
+    lines = [
+        "| experiment | model, weights | runs | train % | validation % | test % | published test % "
+        f"| McNemar p vs {BASELINE} (per seed) | trainable params | seconds | device |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    order = [name for name in EXPERIMENTS if name in by_name] + sorted(set(by_name) - set(EXPERIMENTS))
+    for name in order:
+        runs = sorted(by_name[name], key=lambda r: r["seed"])
+        cfg = runs[0]["config"]
+        accuracies = {
+            split: _mean_std([r[f"{split}_accuracy"] * 100 for r in runs])
+            for split in ("train", "validation", "test")
+        }
+        experiment = EXPERIMENTS.get(name)
+        published = f"{experiment.reference[2]:.2f}" if experiment and experiment.reference else "-"
+        p_values = [
+            mcnemar_exact(_correct(baseline[r["seed"]]), _correct(r))
+            for r in runs
+            if r["seed"] in baseline and name != BASELINE
+        ]
+        marked = " *" if p_values and all(p < alpha for p in p_values) else ""
+        mcnemar = ", ".join(f"{p:.3g}" for p in p_values) + marked if p_values else "-"
+        lines.append(
+            f"| {name} | {cfg['model_size']}, {cfg['weights']} | {len(runs)} | {accuracies['train']} "
+            f"| {accuracies['validation']} | {accuracies['test']} | {published} | {mcnemar} "
+            f"| {runs[0]['trainable_parameters']:,} "
+            f"| {statistics.fmean(r['wall_seconds'] for r in runs):.1f} | {runs[0]['device']} |"
+        )
+    lines += [
+        "",
+        f"Mean ± sample standard deviation over seeds. Published numbers: {REFERENCE_SOURCE}. "
+        f"McNemar: exact two-sided test on the paired test predictions of the same seed; * marks "
+        f"p < {alpha} for every seed. One test message is 0.33 points.",
+    ]
+    return "\n".join(lines) + "\n"

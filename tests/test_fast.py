@@ -1,0 +1,257 @@
+"""The fast paths give the answer of the educational ones: SDPA attention, frozen-prefix caching."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from gpt_from_scratch import seam
+from gpt_from_scratch.batching import collate_trimmed, padding_is_never_read, trim_trailing_padding
+from gpt_from_scratch.model import GPTConfig, GPTModel, use_sdpa_attention
+from gpt_from_scratch.pooling import select_tokens
+from gpt_from_scratch.prefix_cache import PrefixCache, cache_prefix_if_possible, why_not_cacheable
+from gpt_from_scratch.train import calc_loss_loader, train_classifier_simple
+
+CFG = GPTConfig(vocab_size=50, context_length=16, emb_dim=16, n_heads=4, n_layers=3)
+
+
+def classifier(trainable: str = "last_block", **overrides) -> GPTModel:
+    torch.manual_seed(0)
+    model = GPTModel(GPTConfig(**(CFG.to_dict() | overrides)))
+    seam.replace_head(model, 2)
+    return seam.freeze_all_but(model, trainable)
+
+
+def random_loader(num_examples: int = 32, num_tokens: int = 12, seed: int = 0, **kwargs) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, CFG.vocab_size, (num_examples, num_tokens), generator=g)
+    labels = torch.randint(0, 2, (num_examples,), generator=g)
+    return DataLoader(TensorDataset(ids, labels), batch_size=8, **kwargs)
+
+
+def loss_and_grads(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor):
+    model.zero_grad()
+    loss = seam.calc_loss_batch(ids, labels, model, "cpu")
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def assert_same_weights(ours: dict, theirs: dict, lr: float, steps: int) -> None:
+    for name in theirs:
+        # The key bias's gradient is 0 in exact arithmetic (softmax ignores a shift shared by every
+        # key), so Adam turns rounding noise into steps of up to lr: allow lr per step there.
+        atol = lr * steps if name.endswith("W_key.bias") else 1e-6
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-5, atol=atol, msg=name)
+
+
+# --- SDPA attention -----------------------------------------------------------------------------
+@pytest.mark.parametrize("causal", [True, False])
+def test_sdpa_attention_equals_the_educational_path(causal):
+    model = classifier("all", causal=causal)
+    ids = torch.randint(0, CFG.vocab_size, (4, 12), generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 1, 1, 0])
+    with torch.no_grad():
+        educational = model.eval()(ids)
+        fast = use_sdpa_attention(model).eval()(ids)
+    torch.testing.assert_close(fast, educational, rtol=1e-5, atol=1e-5)
+
+    model.train()
+    fast_loss, fast_grads = loss_and_grads(model, ids, labels)
+    use_sdpa_attention(model, False)
+    loss, grads = loss_and_grads(model, ids, labels)
+    torch.testing.assert_close(fast_loss, loss, rtol=1e-5, atol=1e-6)
+    assert fast_grads.keys() == grads.keys()
+    for name in grads:
+        torch.testing.assert_close(fast_grads[name], grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_sdpa_attention_never_calls_the_learners_code(monkeypatch):
+    model = use_sdpa_attention(classifier())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the SDPA path called the seam")
+
+    for name in ("split_heads", "merge_heads", "scaled_dot_product_attention", "causal_mask"):
+        monkeypatch.setattr(seam, name, refuse)
+    model(torch.zeros(1, 5, dtype=torch.long))  # would raise if any seam function ran
+    use_sdpa_attention(model, False)
+    with pytest.raises(AssertionError, match="called the seam"):
+        model(torch.zeros(1, 5, dtype=torch.long))
+
+
+def test_sdpa_attention_is_off_by_default():
+    model = GPTModel(CFG)
+    assert not any(block.att.use_sdpa for block in model.trf_blocks)
+
+
+# --- frozen-prefix cache ------------------------------------------------------------------------
+def test_cached_model_gives_the_models_outputs():
+    model = classifier("last_block").eval()
+    cached = PrefixCache(model)
+    assert cached.start == CFG.n_layers - 1
+    ids = random_loader().dataset.tensors[0]
+    with torch.no_grad():
+        torch.testing.assert_close(cached(ids), model(ids), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(cached(ids), model(ids), rtol=1e-5, atol=1e-6)  # now from the cache
+        torch.testing.assert_close(cached.hidden_states(ids), model.hidden_states(ids), rtol=1e-5, atol=1e-6)
+
+
+def test_prefix_runs_once_per_distinct_row():
+    model = classifier("last_block")
+    cached = PrefixCache(model)
+    calls = []
+    model.trf_blocks[0].register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+    loader = random_loader(num_examples=24)
+    duplicated = torch.cat([loader.dataset.tensors[0], loader.dataset.tensors[0][:5]])
+    for _ in range(3):
+        cached(duplicated)
+    assert sum(calls) == 24  # 29 rows, 5 of them repeats, each computed once over three passes
+    assert cached.num_cached == 24
+
+
+@pytest.mark.parametrize("trainable", ["last_block", "last_two_blocks", "last_layer"])
+def test_training_on_the_cache_ends_with_the_uncached_weights(trainable):
+    # The whole loop: shuffled batches, periodic evaluation (which fills the cache in inference
+    # mode), per-epoch accuracy. The shuffles draw from the global RNG, so any difference in what the
+    # two runs draw would also show up here as different weights.
+    finals = []
+    for use_cache in (False, True):
+        model = classifier(trainable)
+        trained = PrefixCache(model) if use_cache else model
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+        torch.manual_seed(123)
+        history = train_classifier_simple(
+            trained,
+            random_loader(shuffle=True, drop_last=True),
+            random_loader(seed=1),
+            optimizer,
+            "cpu",
+            num_epochs=3,
+            eval_freq=3,
+            eval_iter=2,
+            log=lambda _: None,
+        )
+        finals.append((model.state_dict(), history))
+    (uncached, uncached_history), (cached, cached_history) = finals
+    assert_same_weights(cached, uncached, lr=1e-2, steps=3 * 4)
+    assert cached_history[2:] == uncached_history[2:]  # accuracies and examples seen
+    for ours, theirs in zip(cached_history[:2], uncached_history[:2], strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-5)  # evaluation losses
+
+
+def test_cached_activations_from_inference_mode_can_be_trained_on():
+    model = classifier("last_block")
+    cached = PrefixCache(model)
+    loader = random_loader()
+    with torch.inference_mode():
+        calc_loss_loader(loader, cached, "cpu")  # fills the cache
+    ids, labels = loader.dataset.tensors
+    seam.calc_loss_batch(ids[:8], labels[:8], cached, "cpu").backward()  # reads the cache in training
+    assert model.out_head.weight.grad is not None
+
+
+@pytest.mark.parametrize(
+    ("trainable", "overrides", "reason"),
+    [
+        ("all", {}, "embeddings are trainable"),
+        ("last_block", {"drop_rate": 0.1}, "dropout"),
+    ],
+)
+def test_cache_falls_back_when_it_cannot_apply(trainable, overrides, reason):
+    model = classifier(trainable, **overrides)
+    assert reason in why_not_cacheable(model)
+    lines = []
+    assert cache_prefix_if_possible(model, lines.append) is model
+    assert reason in lines[0]
+    with pytest.raises(ValueError, match=reason):
+        PrefixCache(model)
+
+
+def test_cache_refuses_a_trainable_first_block():
+    model = classifier("last_block")
+    for param in model.trf_blocks[0].parameters():
+        param.requires_grad = True
+    assert "no frozen prefix" in why_not_cacheable(model)
+
+
+# --- per-batch padding --------------------------------------------------------------------------
+PAD = 50256
+PADDED_CFG = GPTConfig(vocab_size=PAD + 1, context_length=16, emb_dim=16, n_heads=4, n_layers=3)
+
+
+def padded_messages(lengths: list[int], num_tokens: int = 14, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.full((len(lengths), num_tokens), PAD)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = torch.randint(0, 1000, (length,), generator=g)
+    return ids
+
+
+def test_trimming_drops_only_the_columns_that_are_padding_in_every_row():
+    ids = padded_messages([3, 5, 2])
+    assert torch.equal(trim_trailing_padding(ids), ids[:, :5])
+    assert trim_trailing_padding(torch.full((2, 4), PAD)).shape == (2, 1)  # never empty
+
+
+@pytest.mark.parametrize(
+    ("position", "pooling", "causal", "never_read"),
+    [
+        ("flexible", "token", True, True),
+        ("first", "token", True, True),
+        ("last", "mean", True, True),
+        ("last", "token", True, False),  # the book: the last position is padding
+        ("last", "mean_with_padding", True, False),
+        ("flexible", "token", False, False),  # without the mask every token sees the padding
+    ],
+)
+def test_trimmed_batches_give_the_same_outputs_exactly_when_padding_is_never_read(
+    position, pooling, causal, never_read
+):
+    assert padding_is_never_read(position, pooling, causal) == never_read
+    torch.manual_seed(0)
+    model = GPTModel(GPTConfig(**(PADDED_CFG.to_dict() | {"causal": causal}))).eval()
+    seam.replace_head(model, 2)
+    classifier = select_tokens(model, position, pooling, PAD)
+    ids = padded_messages([3, 7, 5])
+    with torch.no_grad():
+        full, trimmed = classifier(ids)[:, -1], classifier(trim_trailing_padding(ids))[:, -1]
+    assert torch.allclose(full, trimmed, rtol=1e-5, atol=1e-6) == never_read
+
+
+def test_cache_serves_a_message_at_any_padded_length_from_one_computation():
+    torch.manual_seed(0)
+    model = GPTModel(PADDED_CFG).eval()
+    seam.replace_head(model, 2)
+    seam.freeze_all_but(model, "last_block")
+    cached = PrefixCache(model, pad_token_id=PAD)
+    ids = padded_messages([3, 7, 5])
+    with torch.no_grad():
+        expected = {length: model(ids[:, :length]) for length in (7, 9, 14)}
+        calls = []
+        model.trf_blocks[0].register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+        cached(ids)  # computes the three messages padded to 14
+        for length in (7, 9, 14):
+            torch.testing.assert_close(cached(ids[:, :length]), expected[length], rtol=1e-5, atol=1e-6)
+    assert calls == [3]
+
+
+def test_flexible_training_on_trimmed_cached_batches_ends_with_the_plain_runs_weights():
+    finals = []
+    for fast in (False, True):
+        torch.manual_seed(0)
+        model = GPTModel(PADDED_CFG)
+        seam.replace_head(model, 2)
+        seam.freeze_all_but(model, "last_block")
+        trained = PrefixCache(model, pad_token_id=PAD) if fast else model
+        classifier = select_tokens(trained, "flexible", "token", PAD)
+        g = torch.Generator().manual_seed(1)
+        lengths = torch.randint(1, 15, (32,), generator=g).tolist()
+        dataset = TensorDataset(padded_messages(lengths), torch.randint(0, 2, (32,), generator=g))
+        collate = collate_trimmed if fast else None
+        loader = DataLoader(dataset, batch_size=8, shuffle=True, drop_last=True, collate_fn=collate)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+        torch.manual_seed(123)
+        train_classifier_simple(classifier, loader, loader, optimizer, "cpu", 3, 3, 2, log=lambda _: None)
+        finals.append(model.state_dict())
+    assert_same_weights(finals[1], finals[0], lr=1e-2, steps=3 * 4)
