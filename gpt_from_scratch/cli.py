@@ -281,6 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GPTFromScratchError as err:
         print(f"gpt-from-scratch {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except NotImplementedError as err:  # an exercise stub reached through --impl exercises
+        print(
+            f"gpt-from-scratch {args.command}: error: not implemented yet: {err}. "
+            "Write it, check it with `pytest exercises/`, then run this again.",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ BOOK_SPLIT_SHA256_PREFIXES = {  # what the book's own chapter 6 code writes
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
     """Run `python -m gpt_from_scratch ARGS` with the offline test environment."""
     return subprocess.run(
@@ -29,6 +30,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         env=os.environ | (env or {}),
+        cwd=cwd,
     )
 
 
@@ -169,4 +171,27 @@ def test_prepare_data_reports_a_malformed_line(tmp_path):
     result = run_cli("prepare-data", "--out", str(tmp_path / "o"), "--data-file", str(bad))
     assert result.returncode == 1
     assert "line 2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_finetune_runs_on_the_learners_exercises_once_they_are_written(tmp_path, sms_file, tokenizer):
+    # A learner whose exercises/ holds working code (here: a copy of the solutions) trains with it.
+    learner = tmp_path / "learner"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "solutions", learner / "exercises")
+    env = {"PYTHONPATH": str(learner)}  # before the installed package: this exercises/ wins
+    options = ["--impl", "exercises", "--weights", "random", "--model-size", "tiny", "--epochs", "1"]
+    options += ["--max-length", "24", "--data-file", str(sms_file), "--out", str(tmp_path / "o")]
+    result = run_cli("finetune", *options, env=env, cwd=tmp_path)  # not the checkout's exercises/
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Learner concepts run from: exercises/" in result.stdout
+    assert "Attention: your exercises/ code" in result.stdout
+    assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
+
+
+def test_finetune_on_untouched_stubs_names_the_function_to_write(tmp_path, sms_file):
+    options = ["--impl", "exercises", "--weights", "random", "--model-size", "tiny"]
+    result = run_cli("finetune", *options, "--data-file", str(sms_file), "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert "not implemented yet: exercises/" in result.stderr
+    assert "pytest exercises/" in result.stderr
     assert "Traceback" not in result.stderr
