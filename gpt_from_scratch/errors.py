@@ -31,3 +31,7 @@ class OptionError(GPTFromScratchError, ValueError):
 
 class ShapeError(GPTFromScratchError, ValueError):
     """A learner's concept function returned a tensor of the wrong shape inside the model."""
+
+
+class MissingExtraError(GPTFromScratchError, ImportError):
+    """An optional feature whose extra (e.g. `pip install "gpt-from-scratch[baselines]"`) is not installed."""

@@ -7,7 +7,8 @@ exactly what `gpt-from-scratch finetune` with the same options runs.
 
 Runs are paired: every seed's run uses the book's split (data_seed 123, the book's reading of the
 file), so all configurations are tested on the same 300 messages and differences can be tested with
-McNemar's exact test on the paired predictions.
+McNemar's exact test on the paired predictions. The baseline rows (TF-IDF + logistic regression, and
+BERT-family encoders, see baselines.py) run on that same split and are recorded the same way.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
+from .baselines import ENCODERS, BaselineConfig, describe, require, run_baseline
 from .errors import OptionError
 from .finetune import FinetuneConfig, finetune
 
@@ -49,6 +51,7 @@ class Experiment:
     reference: tuple[float, float, float] | None = None  # published train/validation/test accuracy, %
     reference_row: int | None = None
     note: str = ""
+    baseline: bool = False  # options are BaselineConfig options (baselines.py), not FinetuneConfig ones
 
 
 def _row(
@@ -116,14 +119,35 @@ EXPERIMENTS: dict[str, Experiment] = {
             {"trainable": "lora", "lora_rank": 16, "lora_alpha": 16.0, "lora_scaling": "paper"},
             note="row 11 with the LoRA paper's alpha/rank scaling (16x smaller updates)",
         ),
+        Experiment("tfidf-word", {"model": "tfidf-word"}, note="word 1-2-grams", baseline=True),
+        Experiment("tfidf-char", {"model": "tfidf-char"}, note="character 1-5-grams", baseline=True),
+        Experiment(
+            "minilm",
+            {"model": "minilm"},
+            note="all-MiniLM-L6-v2 from its PyPI package, no download; 1 epoch by default",
+            baseline=True,
+        ),
+        *[
+            Experiment(name, {"model": name}, note=f"downloads {hub_name}", baseline=True)
+            for name, hub_name in ENCODERS.items()
+        ],
     ]
 }
+# Overrides that only mean something for GPT-2 (model size, its weights): baseline rows leave them out.
+BASELINE_OPTIONS = {f.name for f in fields(BaselineConfig)}
 
 
-def run_key(name: str, cfg: FinetuneConfig) -> str:
+RunConfig = FinetuneConfig | BaselineConfig
+
+
+def _recorded_config(cfg: RunConfig) -> dict[str, Any]:
+    # out_dir is a temporary folder: it names no option that changes the numbers.
+    return asdict(cfg) | ({"out_dir": None} if isinstance(cfg, FinetuneConfig) else {})
+
+
+def run_key(name: str, cfg: RunConfig) -> str:
     """A fingerprint of a run: its name and every option that can change its numbers."""
-    options = asdict(cfg) | {"out_dir": None}
-    text = json.dumps({"name": name, "config": options}, sort_keys=True)
+    text = json.dumps({"name": name, "config": _recorded_config(cfg)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -141,8 +165,11 @@ def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-def experiment_config(experiment: Experiment, seed: int, overrides: dict[str, Any]) -> FinetuneConfig:
-    """The run's FinetuneConfig: the row's options, then the caller's (e.g. tiny random offline)."""
+def experiment_config(experiment: Experiment, seed: int, overrides: dict[str, Any]) -> RunConfig:
+    """The run's config: the row's options, then the caller's (e.g. tiny random offline)."""
+    if experiment.baseline:
+        overrides = {key: value for key, value in overrides.items() if key in BASELINE_OPTIONS}
+        return BaselineConfig(**(BOOK_SPLIT | experiment.options | overrides | {"seed": seed}))
     return FinetuneConfig(**(BOOK_SPLIT | experiment.options | overrides | {"seed": seed}))
 
 
@@ -171,6 +198,9 @@ def run_experiments(
         raise OptionError(
             f"unknown experiments {unknown}: list them with `gpt-from-scratch experiments --list`"
         )
+    for name in names:  # a missing extra stops the grid before it starts, not hours into it
+        if EXPERIMENTS[name].baseline:
+            require(EXPERIMENTS[name].options["model"])
     results_file = Path(results_file)
     results_file.parent.mkdir(parents=True, exist_ok=True)
     done = {record["key"] for record in read_results(results_file)}
@@ -200,15 +230,21 @@ def _append_line(path: Path, line: str) -> None:
         os.fsync(out.fileno())
 
 
-def _run_one(name: str, cfg: FinetuneConfig, key: str) -> dict[str, Any]:
+def _run_one(name: str, cfg: RunConfig, key: str) -> dict[str, Any]:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    with tempfile.TemporaryDirectory(prefix="gpt-from-scratch-experiment-") as out_dir:
-        run_cfg = FinetuneConfig(**(asdict(cfg) | {"out_dir": out_dir}))
+    if isinstance(cfg, BaselineConfig):
         start = time.perf_counter()
-        metrics = finetune(run_cfg, log=lambda _: None)
+        metrics = run_baseline(cfg)
         wall_seconds = time.perf_counter() - start
-        test_labels = pd.read_csv(Path(out_dir) / "data" / "test.csv")["Label"].tolist()
+        test_labels = metrics["test_labels"]
+    else:
+        with tempfile.TemporaryDirectory(prefix="gpt-from-scratch-experiment-") as out_dir:
+            run_cfg = FinetuneConfig(**(asdict(cfg) | {"out_dir": out_dir}))
+            start = time.perf_counter()
+            metrics = finetune(run_cfg, log=lambda _: None)
+            wall_seconds = time.perf_counter() - start
+            test_labels = pd.read_csv(Path(out_dir) / "data" / "test.csv")["Label"].tolist()
     peak, peak_kind = _peak_memory_bytes(metrics["device"])
     return {
         "key": key,
@@ -227,7 +263,7 @@ def _run_one(name: str, cfg: FinetuneConfig, key: str) -> dict[str, Any]:
         "peak_memory_bytes": peak,
         "peak_memory_kind": peak_kind,
         "torch": torch.__version__,
-        "config": asdict(cfg) | {"out_dir": None},
+        "config": _recorded_config(cfg),
     }
 
 
@@ -269,6 +305,7 @@ def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
     for name in order:
         runs = sorted(by_name[name], key=lambda r: r["seed"])
         cfg = runs[0]["config"]
+        model = describe(cfg) if "model_size" not in cfg else f"{cfg['model_size']}, {cfg['weights']}"
         accuracies = {
             split: _mean_std([r[f"{split}_accuracy"] * 100 for r in runs])
             for split in ("train", "validation", "test")
@@ -283,7 +320,7 @@ def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
         marked = " *" if p_values and all(p < alpha for p in p_values) else ""
         mcnemar = ", ".join(f"{p:.3g}" for p in p_values) + marked if p_values else "-"
         lines.append(
-            f"| {name} | {cfg['model_size']}, {cfg['weights']} | {len(runs)} | {accuracies['train']} "
+            f"| {name} | {model} | {len(runs)} | {accuracies['train']} "
             f"| {accuracies['validation']} | {accuracies['test']} | {published} | {mcnemar} "
             f"| {runs[0]['trainable_parameters']:,} "
             f"| {statistics.fmean(r['wall_seconds'] for r in runs):.1f} | {runs[0]['device']} |"
