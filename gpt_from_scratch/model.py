@@ -206,6 +206,11 @@ class GPTModel(nn.Module):
 
     def hidden_states(self, in_idx: torch.Tensor) -> torch.Tensor:
         """The trunk without the head: one final-normed vector per token, (batch, num_tokens, emb_dim)."""
+        x = self.trf_blocks(self.embed(in_idx))
+        return self.final_norm(x)  # (batch, num_tokens, emb_dim)
+
+    def embed(self, in_idx: torch.Tensor) -> torch.Tensor:
+        """Token plus position embeddings, the input of the first block: (batch, num_tokens, emb_dim)."""
         batch, num_tokens = in_idx.shape  # in_idx: (batch, num_tokens) token ids
         if num_tokens > self.cfg.context_length:
             raise ValueError(
@@ -214,9 +219,7 @@ class GPTModel(nn.Module):
             )
         positions = torch.arange(num_tokens, device=in_idx.device)
         x = self.tok_emb(in_idx) + self.pos_emb(positions)  # (batch, num_tokens, emb_dim)
-        x = self.drop_emb(x)
-        x = self.trf_blocks(x)
-        return self.final_norm(x)  # (batch, num_tokens, emb_dim)
+        return self.drop_emb(x)
 
 
 def use_sdpa_attention(model: nn.Module, enabled: bool = True) -> nn.Module:

@@ -98,17 +98,8 @@ class PrefixCache(nn.Module):
         return row[: real[-1] + 1 if len(real) else 0].tobytes()
 
     def _run_prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
-        model = self.model
-        num_tokens = in_idx.shape[1]
-        if num_tokens > self.cfg.context_length:
-            raise ValueError(
-                f"input has {num_tokens} tokens but the model reads at most "
-                f"{self.cfg.context_length}: truncate or shorten the text"
-            )
-        positions = torch.arange(num_tokens, device=in_idx.device)
-        x = model.tok_emb(in_idx) + model.pos_emb(positions)  # (batch, num_tokens, emb_dim)
-        x = model.drop_emb(x)
-        for block in model.trf_blocks[: self.start]:
+        x = self.model.embed(in_idx)  # (batch, num_tokens, emb_dim)
+        for block in self.model.trf_blocks[: self.start]:
             x = block(x)
         return x
 
