@@ -46,7 +46,9 @@ def why_not_cacheable(model: GPTModel) -> str | None:
 class PrefixCache(nn.Module):
     """A GPTModel whose frozen lowest blocks run once per distinct row of token ids."""
 
-    def __init__(self, model: GPTModel, pad_token_id: int = PAD_TOKEN_ID) -> None:
+    def __init__(
+        self, model: GPTModel, pad_token_id: int = PAD_TOKEN_ID, padding_never_read: bool = False
+    ) -> None:
         super().__init__()
         reason = why_not_cacheable(model)
         if reason is not None:
@@ -55,6 +57,9 @@ class PrefixCache(nn.Module):
         self.cfg = model.cfg
         self.start = first_trainable_block(model)
         self.pad_token_id = pad_token_id
+        # True when the classifier reads no output at a padding position (batching.padding_is_never_read):
+        # then a message's padding positions may be served as zeros instead of being computed.
+        self.padding_never_read = padding_never_read and self._causal_prefix()
         self._cache: dict[bytes, torch.Tensor] = {}  # key of a row -> (num_tokens, emb_dim)
 
     @property
@@ -74,28 +79,44 @@ class PrefixCache(nn.Module):
     def prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
         """The frozen prefix's output for each row, computed only for rows not seen before."""
         num_tokens = in_idx.shape[1]
-        keys = [self._key(row) for row in in_idx.cpu().numpy()]
+        keys, needed = [], []
+        for row in in_idx.cpu().numpy():
+            key, real_length = self._key(row)
+            keys.append(key)
+            # Positions that must hold computed activations: all of them, or the real tokens only.
+            needed.append(max(1, min(real_length, num_tokens)) if self.padding_never_read else num_tokens)
         first_seen = {
             key: i
             for i, key in reversed(list(enumerate(keys)))
-            if key not in self._cache or len(self._cache[key]) < num_tokens
+            if key not in self._cache or len(self._cache[key]) < needed[i]
         }
         if first_seen:
             # Kept out of inference mode: cached tensors are later saved for the backward pass.
             with torch.inference_mode(False), torch.no_grad():
                 computed = self._run_prefix(in_idx[list(first_seen.values())])
-            for key, activations in zip(first_seen, computed, strict=True):
-                self._cache[key] = activations
-        return torch.stack([self._cache[key][:num_tokens] for key in keys])
+            for (key, i), activations in zip(first_seen.items(), computed, strict=True):
+                self._cache[key] = activations[: needed[i]]
+        return torch.stack([self._serve(self._cache[key], num_tokens) for key in keys])
 
-    def _key(self, row: np.ndarray) -> bytes:
+    @staticmethod
+    def _serve(activations: torch.Tensor, num_tokens: int) -> torch.Tensor:
+        # Positions past the stored ones are padding nobody reads (padding_never_read): zeros will do.
+        missing = num_tokens - len(activations)
+        return nn.functional.pad(activations, (0, 0, 0, missing)) if missing > 0 else activations[:num_tokens]
+
+    def _causal_prefix(self) -> bool:
+        return all(block.att.causal for block in self.model.trf_blocks[: self.start])
+
+    def _key(self, row: np.ndarray) -> tuple[bytes, int]:
+        """The cache key of a row of token ids, and how many of its tokens are real (not padding)."""
         # Under the causal mask position t depends on tokens 0..t only, so a message padded to 120
         # tokens holds, in its first L positions, exactly its output padded to L: key the message
         # without its trailing padding, and serve any length up to the longest one computed.
-        if not all(block.att.causal for block in self.model.trf_blocks[: self.start]):
-            return row.tobytes() + b"|full"
+        if not self._causal_prefix():
+            return row.tobytes() + b"|full", len(row)
         real = np.flatnonzero(row != self.pad_token_id)
-        return row[: real[-1] + 1 if len(real) else 0].tobytes()
+        length = real[-1] + 1 if len(real) else 0
+        return row[:length].tobytes(), int(length)
 
     def _run_prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
         x = self.model.embed(in_idx)  # (batch, num_tokens, emb_dim)
@@ -109,12 +130,14 @@ class PrefixCache(nn.Module):
         return len(self._cache)
 
 
-def cache_prefix_if_possible(model: GPTModel, log: Callable[[str], None] = print) -> nn.Module:
+def cache_prefix_if_possible(
+    model: GPTModel, log: Callable[[str], None] = print, padding_never_read: bool = False
+) -> nn.Module:
     """PrefixCache(model) when its frozen prefix can be cached; otherwise model itself, saying why."""
     reason = why_not_cacheable(model)
     if reason is not None:
         log(f"Frozen-prefix cache: off ({reason})")
         return model
-    cached = PrefixCache(model)
+    cached = PrefixCache(model, padding_never_read=padding_never_read)
     log(f"Frozen-prefix cache: blocks 0-{cached.start - 1} run once per message")
     return cached

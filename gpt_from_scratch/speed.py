@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import seam
+from .batching import padding_is_never_read
 from .errors import OptionError
 from .model import GPTModel, use_sdpa_attention
 from .prefix_cache import cache_prefix_if_possible
@@ -32,6 +33,9 @@ class SpeedOptions(Protocol):
     exact: bool
     bf16: bool
     compile: bool
+    position: str  # with pooling and causal: does the classifier ever read a padding position?
+    pooling: str
+    causal: bool
 
 
 def check_speed_options(options: SpeedOptions, device: torch.device) -> None:
@@ -60,7 +64,10 @@ def speed_up(
         for block in model.trf_blocks:
             block.compile()
         log("torch.compile: every transformer block (compiled on first use)")
-    return cache_prefix_if_possible(model, log) if options.prefix_cache else model
+    if not options.prefix_cache:
+        return model
+    never_read = padding_is_never_read(options.position, options.pooling, options.causal)
+    return cache_prefix_if_possible(model, log, padding_never_read=never_read)
 
 
 class Autocast(nn.Module):

@@ -243,7 +243,8 @@ def test_flexible_training_on_trimmed_cached_batches_ends_with_the_plain_runs_we
         model = GPTModel(PADDED_CFG)
         seam.replace_head(model, 2)
         seam.freeze_all_but(model, "last_block")
-        trained = PrefixCache(model, pad_token_id=PAD) if fast else model
+        # As finetune sets it up for the flexible position: padding positions are never computed.
+        trained = PrefixCache(model, pad_token_id=PAD, padding_never_read=True) if fast else model
         classifier = select_tokens(trained, "flexible", "token", PAD)
         g = torch.Generator().manual_seed(1)
         lengths = torch.randint(1, 15, (32,), generator=g).tolist()
@@ -255,3 +256,24 @@ def test_flexible_training_on_trimmed_cached_batches_ends_with_the_plain_runs_we
         train_classifier_simple(classifier, loader, loader, optimizer, "cpu", 3, 3, 2, log=lambda _: None)
         finals.append(model.state_dict())
     assert_same_weights(finals[1], finals[0], lr=1e-2, steps=3 * 4)
+
+
+def test_when_padding_is_never_read_a_message_is_computed_once_whatever_its_batchs_length():
+    torch.manual_seed(0)
+    model = GPTModel(PADDED_CFG).eval()
+    seam.replace_head(model, 2)
+    seam.freeze_all_but(model, "last_block")
+    cached = PrefixCache(model, pad_token_id=PAD, padding_never_read=True)
+    short, long = padded_messages([3]), padded_messages([3, 12])  # message 0 is the same in both
+    with torch.no_grad():
+        expected = model(long)
+        calls = []
+        model.trf_blocks[0].register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+        cached(short[:, :3])  # first seen in a batch trimmed to 3 tokens
+        served = cached(long)  # then in a batch of 14: only the new message is computed
+    assert calls == [1, 1]
+    # What a flexible (or first-token, or mean-of-real-tokens) classifier reads is exact...
+    for row, length in enumerate([3, 12]):
+        torch.testing.assert_close(served[row, :length], expected[row, :length], rtol=1e-5, atol=1e-6)
+    # ...and the padding positions, which it never reads, are not computed at all.
+    assert not torch.allclose(served[0, 3:], expected[0, 3:])
