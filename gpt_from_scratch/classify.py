@@ -18,8 +18,9 @@ def encode_for_classifier(
     max_length: int,
     pad_token_id: int = PAD_TOKEN_ID,
     truncate: bool = False,
+    pad: bool = True,
 ) -> list[int]:
-    """Token ids padded to max_length, the length every training example was padded to."""
+    """Token ids padded to max_length, the length every training example was padded to (if pad)."""
     if not text.strip():
         raise DataError("the message is empty: give the text to classify, e.g. 'Call now to win!'")
     ids = tokenizer.encode(text)
@@ -31,6 +32,8 @@ def encode_for_classifier(
                 f"first {max_length} tokens."
             )
         ids = ids[:max_length]
+    if not pad:  # a classifier trained on unpadded messages (--context none) reads them as they are
+        return ids
     return ids + [pad_token_id] * (max_length - len(ids))
 
 
@@ -41,9 +44,10 @@ def classify_text(
     max_length: int,
     pad_token_id: int = PAD_TOKEN_ID,
     truncate: bool = False,
+    pad: bool = True,
 ) -> tuple[str, float]:
     """Return ('spam' or 'not spam', the model's probability for that label)."""
-    ids = encode_for_classifier(text, tokenizer, max_length, pad_token_id, truncate)
+    ids = encode_for_classifier(text, tokenizer, max_length, pad_token_id, truncate, pad)
     device = next(model.parameters()).device
     model.eval()
     with torch.inference_mode():

@@ -191,8 +191,15 @@ def _run_classify(args: argparse.Namespace) -> None:
     classifier = select_tokens(
         model, trained.get("position", "last"), trained.get("pooling", "token"), config["pad_token_id"]
     )
+    padded = trained.get("context", "longest") != "none"  # as the training messages were
     label, probability = classify_text(
-        args.text, classifier, get_tokenizer(), config["max_length"], config["pad_token_id"], args.truncate
+        args.text,
+        classifier,
+        get_tokenizer(),
+        config["max_length"],
+        config["pad_token_id"],
+        args.truncate,
+        padded,
     )
     print(f"{label} (probability {probability:.3f})")
 
