@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import seam
@@ -214,8 +215,6 @@ def _add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_prepare(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from .data import download_sms_spam, prepare_splits
 
     data_file = Path(args.data_file) if args.data_file else download_sms_spam()
@@ -229,11 +228,17 @@ def _add_experiments_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run the chapter 6 bonus experiments over seeds, or --report their results",
         description="Run named finetuning configurations (the 19 rows of the book's reference table, "
         "and ours) for several seeds, appending one JSON line per run to --results; finished runs "
-        "are skipped when the grid is run again. --report prints a Markdown table instead.",
+        "are skipped when the grid is run again. --report prints a Markdown table instead, and "
+        "writes it with its plots (report.md, accuracy.png, time-vs-accuracy.png) beside --results.",
     )
     p.add_argument("names", nargs="*", help="experiments to run (default: all; see --list)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
-    p.add_argument("--report", action="store_true", help="print the Markdown table of --results and exit")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="print the Markdown table of --results, write it and its plots to --report-dir, and exit",
+    )
+    p.add_argument("--report-dir", help="folder for the --report files (default: the --results folder)")
     p.add_argument("--results", default="experiment-results.jsonl", help="the JSON-lines results file")
     p.add_argument("--seeds", type=int, nargs="+", default=[123, 124, 125], help="one run per seed")
     overrides = p.add_argument_group("applied to every run, over the row's own options")
@@ -249,7 +254,7 @@ def _add_experiments_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_experiments(args: argparse.Namespace) -> None:
-    from .experiments import EXPERIMENTS, read_results, report, run_experiments
+    from .experiments import EXPERIMENTS, read_results, run_experiments
 
     if args.list:
         for experiment in EXPERIMENTS.values():
@@ -260,11 +265,31 @@ def _run_experiments(args: argparse.Namespace) -> None:
         records = read_results(args.results)
         if not records:
             raise GPTFromScratchError(f"no results in {args.results}: run the experiments first")
-        print(report(records), end="")
+        _write_report(records, Path(args.report_dir) if args.report_dir else Path(args.results).parent)
         return
     names = ("model_size", "weights", "weights_dir", "data_file", "num_epochs", "max_steps", "lr", "device")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     run_experiments(args.names or list(EXPERIMENTS), args.seeds, args.results, overrides)
+
+
+def _write_report(records: list[dict], out_dir: Path) -> None:
+    """Print the table; write it, and its plots if matplotlib is installed, to out_dir (notes on stderr)."""
+    from .experiments import report
+
+    table = report(records)
+    print(table, end="")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "report.md"]
+    written[0].write_text(table, encoding="utf-8")  # the table holds ±
+    try:
+        from .plots import plot_report
+    except ImportError:
+        print(
+            'matplotlib is not installed: no plots (pip install "gpt-from-scratch[plots]")', file=sys.stderr
+        )
+    else:
+        written += plot_report(records, out_dir)
+    print(f"wrote {', '.join(str(path) for path in written)}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

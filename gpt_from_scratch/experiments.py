@@ -284,34 +284,68 @@ def _correct(record: dict[str, Any]) -> list[bool]:
     return [p == y for p, y in zip(record["test_predictions"], record["test_labels"], strict=True)]
 
 
-def _mean_std(values: list[float]) -> str:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (nan for a single value)."""
     mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return mean, statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
+def _format_mean_std(values: list[float]) -> str:
+    mean, std = mean_std(values)
     return f"{mean:.2f} ± {std:.2f}" if len(values) > 1 else f"{mean:.2f}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One configuration's runs in a results file, sorted by seed: what the report and its plots show."""
+
+    name: str
+    runs: list[dict[str, Any]]
+    experiment: Experiment | None  # None for a name no longer (or not yet) in EXPERIMENTS
+
+    def accuracies(self, split: str) -> list[float]:
+        """The runs' accuracies on split ('train', 'validation' or 'test'), in %."""
+        return [r[f"{split}_accuracy"] * 100 for r in self.runs]
+
+    def mean(self, key: str) -> float:
+        """The mean over seeds of a numeric record field, e.g. 'wall_seconds'."""
+        return statistics.fmean(r[key] for r in self.runs)
+
+    @property
+    def published_test(self) -> float | None:
+        """The published test accuracy (%), for a reference row."""
+        reference = self.experiment.reference if self.experiment else None
+        return reference[2] if reference else None
+
+
+def summarize(records: list[dict[str, Any]]) -> list[Summary]:
+    """Group records by experiment name: the grid's order first, then unknown names alphabetically."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_name.setdefault(record["name"], []).append(record)
+    order = [name for name in EXPERIMENTS if name in by_name] + sorted(set(by_name) - set(EXPERIMENTS))
+    return [
+        Summary(name, sorted(by_name[name], key=lambda r: r["seed"]), EXPERIMENTS.get(name)) for name in order
+    ]
 
 
 def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
     """A Markdown table: mean ± std over seeds, the published numbers, McNemar's test against row 1."""
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_name.setdefault(record["name"], []).append(record)
-    baseline = {r["seed"]: r for r in by_name.get(BASELINE, [])}
+    summaries = summarize(records)
+    baseline = {r["seed"]: r for s in summaries if s.name == BASELINE for r in s.runs}
     lines = [
         "| experiment | model, weights | runs | train % | validation % | test % | published test % "
         f"| McNemar p vs {BASELINE} (per seed) | trainable params | seconds | device |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    order = [name for name in EXPERIMENTS if name in by_name] + sorted(set(by_name) - set(EXPERIMENTS))
-    for name in order:
-        runs = sorted(by_name[name], key=lambda r: r["seed"])
+    for summary in summaries:
+        name, runs = summary.name, summary.runs
         cfg = runs[0]["config"]
         model = describe(cfg) if "model_size" not in cfg else f"{cfg['model_size']}, {cfg['weights']}"
         accuracies = {
-            split: _mean_std([r[f"{split}_accuracy"] * 100 for r in runs])
-            for split in ("train", "validation", "test")
+            split: _format_mean_std(summary.accuracies(split)) for split in ("train", "validation", "test")
         }
-        experiment = EXPERIMENTS.get(name)
-        published = f"{experiment.reference[2]:.2f}" if experiment and experiment.reference else "-"
+        published = f"{summary.published_test:.2f}" if summary.published_test is not None else "-"
         p_values = [
             mcnemar_exact(_correct(baseline[r["seed"]]), _correct(r))
             for r in runs
@@ -323,7 +357,7 @@ def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
             f"| {name} | {model} | {len(runs)} | {accuracies['train']} "
             f"| {accuracies['validation']} | {accuracies['test']} | {published} | {mcnemar} "
             f"| {runs[0]['trainable_parameters']:,} "
-            f"| {statistics.fmean(r['wall_seconds'] for r in runs):.1f} | {runs[0]['device']} |"
+            f"| {summary.mean('wall_seconds'):.1f} | {runs[0]['device']} |"
         )
     lines += [
         "",

@@ -1,0 +1,111 @@
+"""The experiment report's plots (issue 5): plot_report, and `experiments --report` writing them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpt_from_scratch import experiments
+from gpt_from_scratch.cli import main
+from gpt_from_scratch.experiments import read_results, report, run_experiments, summarize
+from gpt_from_scratch.finetune import FinetuneConfig
+from gpt_from_scratch.plots import plot_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REPORT_FILES = ("report.md", "accuracy.png", "time-vs-accuracy.png")
+
+
+def fake_finetune(cfg: FinetuneConfig, log=print) -> dict:
+    """Stands in for the real finetune (as in test_experiments.py); seed 2 gets one more message wrong."""
+    data = Path(cfg.out_dir) / "data"
+    data.mkdir(parents=True)
+    (data / "test.csv").write_text("Label,Text\n1,a\n0,b\n1,c\n")
+    predictions = [1, 0, 1] if cfg.position == "last" else [0, 0, 1]
+    if cfg.seed == 2:
+        predictions = [1, 1, 1]
+    return {
+        "train_accuracy": 0.9,
+        "validation_accuracy": 0.8,
+        "test_accuracy": sum(p == y for p, y in zip(predictions, [1, 0, 1], strict=True)) / 3,
+        "test_predictions": predictions,
+        "trainable_parameters": 10,
+        "total_parameters": 100,
+        "training_seconds": 0.5 if cfg.position == "last" else 2.0,
+        "device": "cpu",
+    }
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch) -> Path:
+    """A results file written by the runner: two experiments times two seeds."""
+    monkeypatch.setattr(experiments, "finetune", fake_finetune)
+    path = tmp_path / "runs" / "results.jsonl"
+    names = ["row01-book", "row02-first-token"]
+    run_experiments(names, [1, 2], path, {"model_size": "tiny"}, log=lambda _: None)
+    return path
+
+
+def assert_png(path: Path) -> None:
+    assert path.is_file(), path
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, path
+    assert len(data) > 5_000, (path, len(data))  # axes, points and labels, not an empty canvas
+
+
+def test_the_report_and_the_plots_group_the_records_alike(results):
+    summaries = summarize(read_results(results))
+    assert [(s.name, [r["seed"] for r in s.runs]) for s in summaries] == [
+        ("row01-book", [1, 2]),
+        ("row02-first-token", [1, 2]),
+    ]
+    assert summaries[0].accuracies("test") == pytest.approx([100.0, 200 / 3])
+    assert summaries[0].published_test == 95.00
+    assert summaries[1].mean("training_seconds") == 2.0
+    assert "| row01-book | tiny, pretrained | 2 | 90.00 ± 0.00 | 80.00 ± 0.00 | 83.33 ± 23.57 | 95.00 |" in (
+        report(read_results(results))
+    )
+
+
+@pytest.mark.parametrize("source", ["path", "records"])
+def test_plot_report_writes_the_two_pngs(results, tmp_path, source):
+    out = tmp_path / "plots"
+    paths = plot_report(results if source == "path" else read_results(results), out)
+    assert paths == [out / "accuracy.png", out / "time-vs-accuracy.png"]
+    for path in paths:
+        assert_png(path)
+
+
+def test_plot_report_refuses_an_empty_results_file(tmp_path):
+    with pytest.raises(ValueError, match="no experiment records"):
+        plot_report(tmp_path / "missing.jsonl", tmp_path)
+
+
+def test_cli_report_prints_the_table_and_writes_it_with_its_plots_beside_the_results(results, capsys):
+    assert main(["experiments", "--report", "--results", str(results)]) == 0
+    out, err = capsys.readouterr()
+    assert out == report(read_results(results))  # stdout is the table, as before
+    assert (results.parent / "report.md").read_text(encoding="utf-8") == out
+    for name in REPORT_FILES[1:]:
+        assert_png(results.parent / name)
+        assert name in err
+
+
+def test_cli_report_dir(results, tmp_path, capsys):
+    report_dir = tmp_path / "report"
+    assert main(["experiments", "--report", "--results", str(results), "--report-dir", str(report_dir)]) == 0
+    capsys.readouterr()
+    for name in REPORT_FILES:
+        assert (report_dir / name).is_file(), name
+    assert not (results.parent / "report.md").exists()
+
+
+def test_cli_report_without_matplotlib_still_writes_the_table(results, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gpt_from_scratch.plots", None)  # `from .plots import` fails
+    assert main(["experiments", "--report", "--results", str(results)]) == 0
+    out, err = capsys.readouterr()
+    assert out == report(read_results(results))
+    assert 'pip install "gpt-from-scratch[plots]"' in err
+    assert (results.parent / "report.md").read_text(encoding="utf-8") == out
+    assert not (results.parent / "accuracy.png").exists()
