@@ -1,8 +1,10 @@
 """Per-step throughput: one training step and one evaluation batch, ours beside Hugging Face's.
 
 Variants of our GPTModel: "seam" is the educational path, exactly the book's computation (the
-baseline); "sdpa" switches attention to PyTorch's fused kernel; "sdpa+cache" also serves the frozen
-blocks from the prefix cache (the steady state after the first epoch). Compare ratios within one run.
+baseline, what --exact runs); "fast" is what finetune runs by default without the cache: SDPA
+attention, fused LayerNorm and GELU, the last block at the read position only; "fast+cache" also
+serves the frozen blocks from the prefix cache (the steady state once the cache is filled).
+Compare ratios within one run.
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from conftest import (
 )
 
 from gpt_from_scratch import seam
-from gpt_from_scratch.model import model_config, use_sdpa_attention
-from gpt_from_scratch.prefix_cache import PrefixCache
+from gpt_from_scratch.finetune import FinetuneConfig
+from gpt_from_scratch.model import model_config
+from gpt_from_scratch.pooling import select_tokens
+from gpt_from_scratch.speed import skips_unread, speed_up
 
 DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=needs_cuda)]
-OURS = ["seam", "sdpa", "sdpa+cache"]
+OURS = ["seam", "fast", "fast+cache"]
 
 
 def build(variant: str, trainable: str, device: str) -> torch.nn.Module:
+    """The classifier finetune would train: speed options as in FinetuneConfig, chosen by variant."""
     model = gpt2_small_classifier(trainable).to(device)
-    use_sdpa_attention(model, variant != "seam")
-    return PrefixCache(model) if variant.endswith("+cache") else model
+    options = FinetuneConfig(exact=variant == "seam", prefix_cache=variant.endswith("+cache"))
+    trained = speed_up(model, options, torch.device(device), log=lambda _: None)
+    return select_tokens(trained, options.position, options.pooling, skip_unread=skips_unread(options))
 
 
 def timed(step, device: str):
@@ -49,7 +55,7 @@ def autocast(device: str, bf16: bool):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("trainable", ["last_block", "all"])
-@pytest.mark.parametrize("variant", [*OURS, "hf", pytest.param("sdpa+bf16", marks=needs_cuda)])
+@pytest.mark.parametrize("variant", [*OURS, "hf", pytest.param("fast+bf16", marks=needs_cuda)])
 def test_train_step(benchmark, batch, peak_flops, variant, trainable, device):
     if variant.endswith("+cache") and trainable == "all":
         pytest.skip("nothing to cache: with all layers trainable there is no frozen prefix")

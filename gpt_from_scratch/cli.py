@@ -126,6 +126,18 @@ def _add_speed_options(p: argparse.ArgumentParser, d: FinetuneConfig) -> None:
         "always so with --impl exercises",
     )
     g.add_argument(
+        "--no-fused-layers",
+        dest="fused_layers",
+        action="store_false",
+        help="compute LayerNorm and GELU with the book's formulas instead of PyTorch's fused kernels",
+    )
+    g.add_argument(
+        "--no-skip-unread",
+        dest="skip_unread",
+        action="store_false",
+        help="compute the last block at every position, then pick the one the classifier reads",
+    )
+    g.add_argument(
         "--no-prefix-cache",
         dest="prefix_cache",
         action="store_false",
@@ -142,7 +154,7 @@ def _add_speed_options(p: argparse.ArgumentParser, d: FinetuneConfig) -> None:
         "--exact",
         action="store_true",
         default=d.exact,
-        help="the book's computation bit for bit: no SDPA, no prefix cache, no trimming",
+        help="the book's computation bit for bit: none of the speed options above",
     )
     g.add_argument("--bf16", action="store_true", default=d.bf16, help="bf16 autocast (CUDA only)")
     g.add_argument(

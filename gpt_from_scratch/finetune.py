@@ -23,7 +23,8 @@ from .files import atomic_path
 from .lora import merge_lora, replace_linear_with_lora
 from .model import GPTModel, count_parameters, model_config
 from .pooling import check_choice, select_tokens
-from .speed import autocast_if_asked, speed_up
+from .prefix_cache import PrefixCache
+from .speed import autocast_if_asked, skips_unread, speed_up
 from .tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .train import train_classifier_simple
 from .weights import load_pretrained_gpt
@@ -74,9 +75,12 @@ class FinetuneConfig:
     lora_scaling: str = "book"  # "book": update * alpha; "paper" (and peft): update * alpha / rank
     max_steps: int | None = None  # stop after this many batches in all (a budget for experiments)
     data_seed: int | None = None  # the split's seed; None: seed. Fixed, it pairs runs on one test set
-    # Speed (see speed.py): sdpa and prefix_cache change the answer by float rounding only;
-    # exact=True turns both off for the book's computation bit for bit. bf16/compile: CUDA only.
+    # Speed (see speed.py): sdpa, fused_layers, skip_unread and prefix_cache change the answer by
+    # float rounding only; exact=True turns them off for the book's computation bit for bit.
+    # bf16/compile: CUDA only.
     sdpa: bool = True
+    fused_layers: bool = True
+    skip_unread: bool = True  # the last block computes only the position the classifier reads
     prefix_cache: bool = True
     trim_padding: bool = True  # pad each batch to its longest message when padding is never read
     exact: bool = False
@@ -193,13 +197,16 @@ def finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> dict[st
     model.to(device)
     trained = speed_up(model, cfg, device, log)  # model itself, or a PrefixCache serving its frozen blocks
     # What the loss and accuracy read: the model itself for the book's last token, else a TokenSelector.
-    classifier = select_tokens(trained, cfg.position, cfg.pooling, PAD_TOKEN_ID)
+    classifier = select_tokens(trained, cfg.position, cfg.pooling, PAD_TOKEN_ID, skips_unread(cfg))
     classifier = autocast_if_asked(classifier, cfg, log)
     train_set = train_loader.dataset
     padding = f"padded to {train_set.max_length} tokens" if cfg.context != "none" else "unpadded"
-    log(f"Training on {device}: {len(train_set)} messages {padding}")
 
     start = time.perf_counter()
+    if isinstance(trained, PrefixCache):
+        filled = trained.fill(loader.dataset for loader in (train_loader, val_loader, test_loader))
+        log(f"Frozen-prefix cache: {filled} messages computed in {time.perf_counter() - start:.1f} s")
+    log(f"Training on {device}: {len(train_set)} messages {padding}")
     # Seeded right before training, as in the book: the loader's shuffles draw from this state.
     torch.manual_seed(cfg.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

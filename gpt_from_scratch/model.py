@@ -90,9 +90,11 @@ class MultiHeadAttention(nn.Module):
         # scaled_dot_product_attention, which bypasses seam; same numbers to float tolerance.
         self.use_sdpa = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, num_tokens, d_in) -> (batch, num_tokens, d_out); with read_at, (batch,) positions,
+        only the output at each row's position: (batch, d_out)."""
         if self.use_sdpa:
-            return self._sdpa_forward(x)
+            return self._sdpa_forward(x, read_at)
         batch, num_tokens, _ = x.shape  # x: (batch, num_tokens, d_in)
         # (batch, num_tokens, d_out) -> (batch, num_heads, num_tokens, head_dim)
         queries = seam.split_heads(self.W_query(x), self.num_heads)
@@ -106,22 +108,37 @@ class MultiHeadAttention(nn.Module):
         if self.training and self.dropout.p > 0:
             context = self.dropout(weights) @ values
         context = seam.merge_heads(context)  # (batch, num_tokens, d_out)
+        if read_at is not None:
+            context = context[torch.arange(batch, device=x.device), read_at]  # (batch, d_out)
         return self.out_proj(context)
 
-    def _sdpa_forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _sdpa_forward(self, x: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
         """The same attention in PyTorch's fused kernel (nanoGPT's fast path); never calls seam."""
         batch, num_tokens, _ = x.shape  # x: (batch, num_tokens, d_in)
         head_dim = self.d_out // self.num_heads
-        # (batch, num_tokens, d_out) -> (batch, num_heads, num_tokens, head_dim)
-        queries, keys, values = (
-            w(x).view(batch, num_tokens, self.num_heads, head_dim).transpose(1, 2)
-            for w in (self.W_query, self.W_key, self.W_value)
-        )
+
+        def split_heads(t: torch.Tensor) -> torch.Tensor:  # (batch, n, d_out) -> (batch, heads, n, head_dim)
+            return t.view(batch, -1, self.num_heads, head_dim).transpose(1, 2)
+
+        keys, values = split_heads(self.W_key(x)), split_heads(self.W_value(x))
+        mask, is_causal = None, self.causal
+        if read_at is None:
+            queries = split_heads(self.W_query(x))
+        else:
+            # Only the positions read next ask a query; every position still offers its key and value.
+            rows = torch.arange(batch, device=x.device)
+            queries = split_heads(self.W_query(x[rows, read_at][:, None, :]))  # (batch, heads, 1, head_dim)
+            is_causal = False  # the causal mask of one query row: the keys at or before its position
+            if self.causal:
+                mask = torch.arange(num_tokens, device=x.device) <= read_at[:, None]  # (batch, num_tokens)
+                mask = mask[:, None, None, :]  # (batch, 1, 1, num_tokens)
         dropout_p = self.dropout.p if self.training else 0.0  # like the book, drops attention weights
         context = nn.functional.scaled_dot_product_attention(
-            queries, keys, values, dropout_p=dropout_p, is_causal=self.causal
+            queries, keys, values, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
         )
-        context = context.transpose(1, 2).reshape(batch, num_tokens, self.d_out)  # (batch, tokens, d_out)
+        context = context.transpose(1, 2).reshape(batch, -1, self.d_out)  # (batch, queries, d_out)
+        if read_at is not None:
+            context = context[:, 0]  # (batch, d_out)
         return self.out_proj(context)
 
 
@@ -133,8 +150,11 @@ class LayerNorm(nn.Module):
         self.eps = eps
         self.scale = nn.Parameter(torch.ones(emb_dim))
         self.shift = nn.Parameter(torch.zeros(emb_dim))
+        self.fused = False  # True: PyTorch's one-kernel layer_norm, same numbers to float rounding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return nn.functional.layer_norm(x, x.shape[-1:], self.scale, self.shift, self.eps)
         mean = x.mean(dim=-1, keepdim=True)
         var = x.var(dim=-1, keepdim=True, unbiased=False)  # GPT-2 uses the biased variance
         return self.scale * (x - mean) / torch.sqrt(var + self.eps) + self.shift
@@ -143,7 +163,13 @@ class LayerNorm(nn.Module):
 class GELU(nn.Module):
     """GELU with the tanh approximation that GPT-2 was trained with."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.fused = False  # True: PyTorch's one-kernel gelu, not six elementwise passes over x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return nn.functional.gelu(x, approximate="tanh")
         return 0.5 * x * (1 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
 
@@ -180,10 +206,18 @@ class TransformerBlock(nn.Module):
         self.norm2 = LayerNorm(cfg.emb_dim)
         self.drop_shortcut = nn.Dropout(cfg.drop_rate)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
+        if read_at is not None:
+            return self._forward_at(x, read_at)
         x = x + self.drop_shortcut(self.att(self.norm1(x)))
         x = x + self.drop_shortcut(self.ff(self.norm2(x)))
         return x  # (batch, num_tokens, emb_dim)
+
+    def _forward_at(self, x: torch.Tensor, read_at: torch.Tensor) -> torch.Tensor:
+        """The block's output at one position per row, (batch, emb_dim): what a classifier reads."""
+        rows = torch.arange(x.shape[0], device=x.device)
+        x = x[rows, read_at] + self.drop_shortcut(self.att(self.norm1(x), read_at))  # (batch, emb_dim)
+        return x + self.drop_shortcut(self.ff(self.norm2(x)))
 
 
 class GPTModel(nn.Module):
@@ -204,10 +238,29 @@ class GPTModel(nn.Module):
     def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
         return self.out_head(self.hidden_states(in_idx))  # (batch, num_tokens, vocab_size or num_classes)
 
-    def hidden_states(self, in_idx: torch.Tensor) -> torch.Tensor:
-        """The trunk without the head: one final-normed vector per token, (batch, num_tokens, emb_dim)."""
-        x = self.trf_blocks(self.embed(in_idx))
-        return self.final_norm(x)  # (batch, num_tokens, emb_dim)
+    def hidden_states(self, in_idx: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
+        """The trunk without the head: one final-normed vector per token, (batch, num_tokens, emb_dim).
+
+        With read_at, (batch,) positions, only the vector at each row's position: (batch, emb_dim).
+        """
+        return self.run_blocks(self.embed(in_idx), 0, read_at)
+
+    def run_blocks(
+        self, x: torch.Tensor, first: int = 0, read_at: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Blocks first.. and the final norm on x, the input of block first (batch, num_tokens, emb_dim)."""
+        blocks = self.trf_blocks[first:]
+        if read_at is None:
+            return self.final_norm(blocks(x))  # (batch, num_tokens, emb_dim)
+        # Every block but the last feeds keys and values at every position to the next one; the last
+        # one's output is read at read_at only, so computing it anywhere else would be wasted.
+        for block in blocks[:-1]:
+            x = block(x)
+        if len(blocks) > 0:
+            x = blocks[-1](x, read_at)
+        else:
+            x = x[torch.arange(x.shape[0], device=x.device), read_at]
+        return self.final_norm(x)  # (batch, emb_dim)
 
     def embed(self, in_idx: torch.Tensor) -> torch.Tensor:
         """Token plus position embeddings, the input of the first block: (batch, num_tokens, emb_dim)."""
@@ -227,6 +280,14 @@ def use_sdpa_attention(model: nn.Module, enabled: bool = True) -> nn.Module:
     for module in model.modules():
         if isinstance(module, MultiHeadAttention):
             module.use_sdpa = enabled
+    return model
+
+
+def use_fused_layers(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Switch every LayerNorm and GELU in model to PyTorch's one-kernel versions (or back to the book's)."""
+    for module in model.modules():
+        if isinstance(module, LayerNorm | GELU):
+            module.fused = enabled
     return model
 
 

@@ -50,6 +50,7 @@ class TokenSelector(nn.Module):
         position: str = "last",
         pooling: str = "token",
         pad_token_id: int = PAD_TOKEN_ID,
+        skip_unread: bool = False,
     ) -> None:
         super().__init__()
         check_choice(position, pooling)
@@ -57,11 +58,26 @@ class TokenSelector(nn.Module):
         self.position = position
         self.pooling = pooling
         self.pad_token_id = pad_token_id
+        # True: the last block computes its output at the read position only (GPTModel.run_blocks).
+        # Same numbers to float rounding; False computes every position, then picks, as the book does.
+        self.skip_unread = skip_unread
 
     def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
-        hidden = self.model.hidden_states(in_idx)  # (batch, num_tokens, emb_dim)
-        vector = self.select(hidden, in_idx)  # (batch, emb_dim)
+        read_at = self.read_positions(in_idx) if self.pooling == "token" else None
+        if self.skip_unread and read_at is not None:
+            vector = self.model.hidden_states(in_idx, read_at)  # (batch, emb_dim)
+        else:
+            hidden = self.model.hidden_states(in_idx)  # (batch, num_tokens, emb_dim)
+            vector = self.select(hidden, in_idx)  # (batch, emb_dim)
         return self.model.out_head(vector).unsqueeze(1)  # (batch, 1, num_classes)
+
+    def read_positions(self, in_idx: torch.Tensor) -> torch.Tensor:
+        """The position each row's classifier reads with pooling="token": (batch, num_tokens) -> (batch,)."""
+        batch, num_tokens = in_idx.shape
+        if self.position == "flexible":
+            return last_real_positions(in_idx, self.pad_token_id)
+        index = 0 if self.position == "first" else num_tokens - 1
+        return torch.full((batch,), index, dtype=torch.long, device=in_idx.device)
 
     def select(self, hidden: torch.Tensor, in_idx: torch.Tensor) -> torch.Tensor:
         """The one vector per row that the head classifies: (batch, num_tokens, d) -> (batch, d)."""
@@ -72,19 +88,22 @@ class TokenSelector(nn.Module):
             positions = torch.arange(in_idx.shape[1], device=in_idx.device)
             real = (positions[None, :] <= last[:, None]).to(hidden.dtype)  # (batch, num_tokens)
             return (hidden * real[:, :, None]).sum(dim=1) / real.sum(dim=1, keepdim=True)
-        if self.position == "first":
-            return hidden[:, 0, :]
-        if self.position == "flexible":
-            last = last_real_positions(in_idx, self.pad_token_id)  # (batch,)
-            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-        return hidden[:, -1, :]
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        return hidden[rows, self.read_positions(in_idx)]
 
 
 def select_tokens(
-    model: GPTModel, position: str = "last", pooling: str = "token", pad_token_id: int = PAD_TOKEN_ID
+    model: GPTModel,
+    position: str = "last",
+    pooling: str = "token",
+    pad_token_id: int = PAD_TOKEN_ID,
+    skip_unread: bool = False,
 ) -> nn.Module:
-    """The model itself for the book's last token (so that path stays bit-identical), else a TokenSelector."""
+    """The model itself for the book's last token (so that path stays bit-identical), else a TokenSelector.
+
+    skip_unread=True always wraps, so that the last block runs at the read position only.
+    """
     check_choice(position, pooling)
-    if position == "last" and pooling == "token":
+    if position == "last" and pooling == "token" and not skip_unread:
         return model
-    return TokenSelector(model, position, pooling, pad_token_id)
+    return TokenSelector(model, position, pooling, pad_token_id, skip_unread)

@@ -10,11 +10,12 @@ the learner's loss and accuracy, and pooling.TokenSelector, work on it unchanged
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from .model import GPTModel
 from .tokenizer import PAD_TOKEN_ID
@@ -69,34 +70,68 @@ class PrefixCache(nn.Module):
     def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
         return self.model.out_head(self.hidden_states(in_idx))  # (batch, num_tokens, num_classes)
 
-    def hidden_states(self, in_idx: torch.Tensor) -> torch.Tensor:
+    def hidden_states(self, in_idx: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
         """Like GPTModel.hidden_states: (batch, num_tokens) ids -> (batch, num_tokens, emb_dim)."""
         x = self.prefix(in_idx)  # (batch, num_tokens, emb_dim), the input of block self.start
-        for block in self.model.trf_blocks[self.start :]:
-            x = block(x)
-        return self.model.final_norm(x)
+        return self.model.run_blocks(x, self.start, read_at)
 
     def prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
         """The frozen prefix's output for each row, computed only for rows not seen before."""
         num_tokens = in_idx.shape[1]
-        keys, needed = [], []
+        keys, todo = [], {}
         for row in in_idx.cpu().numpy():
-            key, real_length = self._key(row)
+            key, needed = self._key_and_need(row)
             keys.append(key)
-            # Positions that must hold computed activations: all of them, or the real tokens only.
-            needed.append(max(1, min(real_length, num_tokens)) if self.padding_never_read else num_tokens)
-        first_seen = {
-            key: i
-            for i, key in reversed(list(enumerate(keys)))
-            if key not in self._cache or len(self._cache[key]) < needed[i]
-        }
-        if first_seen:
-            # Kept out of inference mode: cached tensors are later saved for the backward pass.
-            with torch.inference_mode(False), torch.no_grad():
-                computed = self._run_prefix(in_idx[list(first_seen.values())])
-            for (key, i), activations in zip(first_seen.items(), computed, strict=True):
-                self._cache[key] = activations[: needed[i]]
+            if not self._holds(key, needed):
+                todo[key] = row[:needed]
+        if todo:
+            self._compute(list(todo.items()))
         return torch.stack([self._serve(self._cache[key], num_tokens) for key in keys])
+
+    def fill(self, datasets: Iterable[Dataset], max_tokens: int = 4096) -> int:
+        """Compute the prefix of every distinct message in datasets now, shortest first; return how many.
+
+        Training would fill the cache as it goes, one batch of 8 at a time, each padded to its longest
+        message. Filled up front, messages of similar length go together in batches of about
+        max_tokens tokens, so far less padding is computed when padding_never_read leaves it out.
+        """
+        todo: dict[bytes, np.ndarray] = {}
+        for dataset in datasets:
+            for index in range(len(dataset)):
+                row = torch.as_tensor(dataset[index][0]).numpy()
+                key, needed = self._key_and_need(row)
+                if not self._holds(key, needed) and len(todo.get(key, ())) < needed:
+                    todo[key] = row[:needed]
+        ordered = sorted(todo.items(), key=lambda item: len(item[1]))
+        chunk: list[tuple[bytes, np.ndarray]] = []
+        for key, row in ordered:
+            # A chunk is padded to its longest row: fine under the causal mask, which keeps padding
+            # out of every earlier position; without it, only rows of one length may share a chunk.
+            fits = (len(chunk) + 1) * len(row) <= max_tokens
+            if chunk and (not fits or not (self._causal_prefix() or len(chunk[0][1]) == len(row))):
+                self._compute(chunk)
+                chunk = []
+            chunk.append((key, row))
+        if chunk:
+            self._compute(chunk)
+        return len(todo)
+
+    def _compute(self, rows: list[tuple[bytes, np.ndarray]]) -> None:
+        """Run the frozen prefix on rows (cache key, token ids to compute) and store each row's output."""
+        longest = max(len(ids) for _, ids in rows)
+        batch = np.full((len(rows), longest), self.pad_token_id, dtype=np.int64)
+        for i, (_, ids) in enumerate(rows):
+            batch[i, : len(ids)] = ids
+        device = next(self.model.parameters()).device
+        # Kept out of inference mode: cached tensors are later saved for the backward pass.
+        with torch.inference_mode(False), torch.no_grad():
+            computed = self._run_prefix(torch.from_numpy(batch).to(device))  # (rows, longest, emb_dim)
+        for (key, ids), activations in zip(rows, computed, strict=True):
+            kept = activations[: len(ids)]
+            self._cache[key] = kept.clone() if len(ids) < longest else kept  # a view would pin the batch
+
+    def _holds(self, key: bytes, needed: int) -> bool:
+        return key in self._cache and len(self._cache[key]) >= needed
 
     @staticmethod
     def _serve(activations: torch.Tensor, num_tokens: int) -> torch.Tensor:
@@ -107,16 +142,17 @@ class PrefixCache(nn.Module):
     def _causal_prefix(self) -> bool:
         return all(block.att.causal for block in self.model.trf_blocks[: self.start])
 
-    def _key(self, row: np.ndarray) -> tuple[bytes, int]:
-        """The cache key of a row of token ids, and how many of its tokens are real (not padding)."""
+    def _key_and_need(self, row: np.ndarray) -> tuple[bytes, int]:
+        """The cache key of a row of token ids, and how many of its positions must be computed."""
         # Under the causal mask position t depends on tokens 0..t only, so a message padded to 120
         # tokens holds, in its first L positions, exactly its output padded to L: key the message
         # without its trailing padding, and serve any length up to the longest one computed.
         if not self._causal_prefix():
             return row.tobytes() + b"|full", len(row)
         real = np.flatnonzero(row != self.pad_token_id)
-        length = real[-1] + 1 if len(real) else 0
-        return row[:length].tobytes(), int(length)
+        length = int(real[-1]) + 1 if len(real) else 0
+        # Positions that must hold computed activations: all of them, or the real tokens only.
+        return row[:length].tobytes(), max(1, length) if self.padding_never_read else len(row)
 
     def _run_prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
         x = self.model.embed(in_idx)  # (batch, num_tokens, emb_dim)

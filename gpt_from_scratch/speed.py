@@ -2,6 +2,10 @@
 
 - sdpa: attention in PyTorch's fused scaled_dot_product_attention. It bypasses the seam, so it is
   off whenever the learner's own code runs (impl="exercises"). Same answer to float rounding.
+- fused_layers: LayerNorm and GELU as PyTorch's one-kernel layer_norm and gelu(approximate="tanh")
+  instead of the book's formulas, one elementwise pass each. Same answer to float rounding.
+- skip_unread: the last block computes its output only at the position the classifier reads
+  (its keys and values still come from every position), and the head runs on that one vector.
 - prefix_cache: the frozen blocks below the first trainable one run once per message
   (prefix_cache.py). Applies when they are frozen and dropout is 0; otherwise it says why not.
 - trim_padding: each batch padded only to its longest message, when the classifier never reads
@@ -23,12 +27,14 @@ from torch import nn
 from . import seam
 from .batching import padding_is_never_read
 from .errors import OptionError
-from .model import GPTModel, use_sdpa_attention
+from .model import GPTModel, use_fused_layers, use_sdpa_attention
 from .prefix_cache import cache_prefix_if_possible
 
 
 class SpeedOptions(Protocol):
     sdpa: bool
+    fused_layers: bool
+    skip_unread: bool
     prefix_cache: bool
     exact: bool
     bf16: bool
@@ -47,6 +53,11 @@ def check_speed_options(options: SpeedOptions, device: torch.device) -> None:
         raise OptionError("--exact reproduces the book's fp32 computation: it cannot run with --bf16")
 
 
+def skips_unread(options: SpeedOptions) -> bool:
+    """True when the last block should compute only the position the classifier reads."""
+    return options.skip_unread and not options.exact
+
+
 def speed_up(
     model: GPTModel, options: SpeedOptions, device: torch.device, log: Callable[[str], None] = print
 ) -> nn.Module:
@@ -60,6 +71,9 @@ def speed_up(
     elif options.sdpa:
         use_sdpa_attention(model)
         log("Attention: PyTorch's fused SDPA kernel, bypassing seam (--no-sdpa runs solutions/ code)")
+    if options.fused_layers:
+        use_fused_layers(model)
+        log("LayerNorm and GELU: PyTorch's one-kernel versions (--no-fused-layers: the book's formulas)")
     if options.compile:
         for block in model.trf_blocks:
             block.compile()

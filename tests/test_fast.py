@@ -8,12 +8,16 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import seam
 from gpt_from_scratch.batching import collate_trimmed, padding_is_never_read, trim_trailing_padding
-from gpt_from_scratch.model import GPTConfig, GPTModel, use_sdpa_attention
-from gpt_from_scratch.pooling import select_tokens
+from gpt_from_scratch.checkpoint import load_classifier
+from gpt_from_scratch.finetune import FinetuneConfig, finetune
+from gpt_from_scratch.model import GPTConfig, GPTModel, use_fused_layers, use_sdpa_attention
+from gpt_from_scratch.pooling import TokenSelector, select_tokens
 from gpt_from_scratch.prefix_cache import PrefixCache, cache_prefix_if_possible, why_not_cacheable
 from gpt_from_scratch.train import calc_loss_loader, train_classifier_simple
 
 CFG = GPTConfig(vocab_size=50, context_length=16, emb_dim=16, n_heads=4, n_layers=3)
+PAD = 50256
+PADDED_CFG = GPTConfig(vocab_size=PAD + 1, context_length=16, emb_dim=16, n_heads=4, n_layers=3)
 
 
 def classifier(trainable: str = "last_block", **overrides) -> GPTModel:
@@ -83,6 +87,67 @@ def test_sdpa_attention_never_calls_the_learners_code(monkeypatch):
 def test_sdpa_attention_is_off_by_default():
     model = GPTModel(CFG)
     assert not any(block.att.use_sdpa for block in model.trf_blocks)
+
+
+# --- fused LayerNorm and GELU ------------------------------------------------------------------
+def test_fused_layers_equal_the_books_formulas():
+    model = classifier("all")
+    ids = torch.randint(0, CFG.vocab_size, (4, 12), generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 1, 1, 0])
+    books_loss, books_grads = loss_and_grads(model, ids, labels)
+    fused_loss, fused_grads = loss_and_grads(use_fused_layers(model), ids, labels)
+    torch.testing.assert_close(fused_loss, books_loss, rtol=1e-5, atol=1e-6)
+    for name in books_grads:
+        torch.testing.assert_close(fused_grads[name], books_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    assert all(m.fused for m in model.modules() if hasattr(m, "fused"))
+    assert not any(m.fused for m in use_fused_layers(model, False).modules() if hasattr(m, "fused"))
+
+
+# --- the last block at the read position only ---------------------------------------------------
+@pytest.mark.parametrize("sdpa", [False, True], ids=["seam", "sdpa"])
+@pytest.mark.parametrize("causal", [True, False])
+def test_the_last_block_at_the_read_positions_gives_those_positions_outputs(sdpa, causal):
+    model = use_sdpa_attention(classifier("last_two_blocks", causal=causal), sdpa)
+    ids = torch.randint(0, CFG.vocab_size, (4, 12), generator=torch.Generator().manual_seed(1))
+    read_at = torch.tensor([11, 0, 5, 7])
+    every_position = model.hidden_states(ids)  # (4, 12, emb_dim)
+    only_read = model.hidden_states(ids, read_at)  # (4, emb_dim)
+    torch.testing.assert_close(only_read, every_position[torch.arange(4), read_at], rtol=1e-5, atol=1e-6)
+
+    # The gradients too: the last block's keys and values still come from every position.
+    grads = []
+    for output in (every_position[torch.arange(4), read_at], only_read):
+        model.zero_grad()
+        (output * torch.linspace(-1, 1, output.numel()).view_as(output)).sum().backward(retain_graph=True)
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and "trf_blocks.2.att.W_key.weight" in grads[0]
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("position", ["last", "first", "flexible"])
+def test_a_selector_that_skips_unread_positions_reads_what_the_full_one_reads(position):
+    torch.manual_seed(0)
+    model = use_sdpa_attention(GPTModel(PADDED_CFG).eval())
+    seam.replace_head(model, 2)
+    ids = padded_messages([3, 14, 5])
+    with torch.no_grad():
+        full = select_tokens(model, position, "token", PAD)(ids)
+        skipping = select_tokens(model, position, "token", PAD, skip_unread=True)
+        assert isinstance(skipping, TokenSelector)
+        torch.testing.assert_close(skipping(ids), full.reshape(3, -1, 2)[:, -1:], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("trainable", ["last_block", "last_layer"])
+def test_the_cache_with_skipped_positions_gives_the_models_outputs(trainable):
+    model = classifier(trainable).eval()
+    ids = random_loader().dataset.tensors[0]
+    read_at = torch.arange(len(ids)) % ids.shape[1]
+    with torch.no_grad():
+        expected = model.hidden_states(ids)[torch.arange(len(ids)), read_at]
+        torch.testing.assert_close(
+            PrefixCache(model).hidden_states(ids, read_at), expected, rtol=1e-5, atol=1e-6
+        )
 
 
 # --- frozen-prefix cache ------------------------------------------------------------------------
@@ -176,8 +241,6 @@ def test_cache_refuses_a_trainable_first_block():
 
 
 # --- per-batch padding --------------------------------------------------------------------------
-PAD = 50256
-PADDED_CFG = GPTConfig(vocab_size=PAD + 1, context_length=16, emb_dim=16, n_heads=4, n_layers=3)
 
 
 def padded_messages(lengths: list[int], num_tokens: int = 14, seed: int = 0) -> torch.Tensor:
@@ -277,3 +340,68 @@ def test_when_padding_is_never_read_a_message_is_computed_once_whatever_its_batc
         torch.testing.assert_close(served[row, :length], expected[row, :length], rtol=1e-5, atol=1e-6)
     # ...and the padding positions, which it never reads, are not computed at all.
     assert not torch.allclose(served[0, 3:], expected[0, 3:])
+
+
+# --- filling the cache up front -----------------------------------------------------------------
+@pytest.mark.parametrize("never_read", [False, True])
+def test_filling_computes_each_message_once_and_training_then_computes_none(never_read):
+    torch.manual_seed(0)
+    model = GPTModel(PADDED_CFG).eval()
+    seam.replace_head(model, 2)
+    seam.freeze_all_but(model, "last_block")
+    cached = PrefixCache(model, pad_token_id=PAD, padding_never_read=never_read)
+    lengths = [3, 12, 5, 3, 9, 14, 1, 7]
+    ids = padded_messages(lengths)
+    dataset = TensorDataset(torch.cat([ids, ids[:2]]), torch.zeros(10, dtype=torch.long))  # 2 repeats
+    calls = []
+    model.trf_blocks[0].register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape))
+    with torch.no_grad():
+        assert cached.fill([dataset, dataset], max_tokens=32) == 8
+        # Shortest first, at most 32 tokens a chunk. Padding no one reads is left out: lengths
+        # 1 3 3 5 | 7 9 | 12 14 make chunks of 4x5, 2x9, 2x14 tokens; all padded to 14, 4 chunks of 2x14.
+        expected_shapes = [(4, 5), (2, 9), (2, 14)] if never_read else [(2, 14)] * 4
+        assert [tuple(shape[:2]) for shape in calls] == expected_shapes
+        assert cached.fill([dataset]) == 0
+        served = cached.prefix(ids)
+        assert len(calls) == len(expected_shapes)  # served from the cache, nothing computed
+        expected = model.trf_blocks[: cached.start](model.embed(ids))  # the frozen blocks' output
+    for row, length in enumerate(lengths):
+        read = slice(0, length) if never_read else slice(None)
+        torch.testing.assert_close(served[row, read], expected[row, read], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("position", ["last", "flexible"])
+def test_the_fast_recipe_ends_where_the_exact_one_does(sms_file, tmp_path, position):
+    # Every fast path at once (SDPA, fused layers, the last block at the read position, the filled
+    # cache, trimmed batches for flexible) against --exact, the book's computation, on a tiny GPT.
+    results = []
+    for exact in (True, False):
+        out_dir = tmp_path / f"exact-{exact}"
+        cfg = FinetuneConfig(
+            model_size="tiny",
+            weights="random",
+            data_file=str(sms_file),
+            out_dir=str(out_dir),
+            lr=1e-3,
+            num_epochs=1,
+            max_steps=40,
+            eval_freq=10,
+            eval_iter=2,
+            device="cpu",
+            position=position,
+            exact=exact,
+        )
+        metrics = finetune(cfg, log=lambda _: None)
+        results.append((metrics, load_classifier(out_dir)[0].state_dict()))
+    (exact_metrics, exact_weights), (fast_metrics, fast_weights) = results
+    for key in (
+        "train_accuracy",
+        "validation_accuracy",
+        "test_accuracy",
+        "test_predictions",
+        "examples_seen",
+    ):
+        assert fast_metrics[key] == exact_metrics[key], key
+    assert fast_metrics["val_losses"] == pytest.approx(exact_metrics["val_losses"], rel=1e-4)
+    steps = exact_metrics["examples_seen"] // 8
+    assert_same_weights(fast_weights, exact_weights, lr=1e-3, steps=steps)
