@@ -108,8 +108,11 @@ def read_splits(cfg: BaselineConfig, data_dir: Path) -> dict[str, pd.DataFrame]:
     return {name: split.head(cfg.limit) if cfg.limit else split for name, split in splits.items()}
 
 
-def run_baseline(cfg: BaselineConfig) -> dict[str, Any]:
-    """Fit (TF-IDF) or finetune (encoder) on train; return accuracies and test predictions like finetune."""
+def run_baseline(cfg: BaselineConfig, also_score: list[str] | None = None) -> dict[str, Any]:
+    """Fit (TF-IDF) or finetune (encoder) on train; return accuracies and test predictions like finetune.
+
+    also_score: more texts (e.g. the reworded test set) whose P(spam) comes back as "also_probabilities".
+    """
     check_baseline_config(cfg)
     require(cfg.model)
     with tempfile.TemporaryDirectory(prefix="gpt-from-scratch-baseline-") as data_dir:
@@ -118,19 +121,24 @@ def run_baseline(cfg: BaselineConfig) -> dict[str, Any]:
     labels = {name: split["Label"].tolist() for name, split in splits.items()}
     fit = _fit_tfidf if is_tfidf(cfg.model) else _finetune_encoder
     start = time.perf_counter()
-    predict, parameters, device = fit(cfg, texts["train"], labels["train"])
+    spam_probabilities, parameters, device = fit(cfg, texts["train"], labels["train"])
     training_seconds = time.perf_counter() - start
-    predictions = {name: predict(texts[name]) for name in SPLIT_NAMES}
+    probabilities = {name: spam_probabilities(texts[name]) for name in SPLIT_NAMES}
+    predictions = {name: [int(p > 0.5) for p in probabilities[name]] for name in SPLIT_NAMES}
     accuracies = {f"{name}_accuracy": _accuracy(predictions[name], labels[name]) for name in SPLIT_NAMES}
-    return {
+    metrics = {
         **accuracies,
         "test_predictions": predictions["test"],
+        "test_probabilities": probabilities["test"],
         "test_labels": labels["test"],
         "trainable_parameters": parameters,
         "total_parameters": parameters,
         "training_seconds": training_seconds,
         "device": device,
     }
+    if also_score is not None:
+        metrics["also_probabilities"] = spam_probabilities(also_score)
+    return metrics
 
 
 def _accuracy(predictions: list[int], labels: list[int]) -> float:
@@ -153,10 +161,10 @@ def _fit_tfidf(cfg: BaselineConfig, texts: list[str], labels: list[int]):
     pipeline = tfidf_classifier(cfg.model, cfg.seed).fit(texts, labels)
     coefficients = pipeline[-1].coef_.size + pipeline[-1].intercept_.size
 
-    def predict(batch: list[str]) -> list[int]:
-        return [int(p) for p in pipeline.predict(batch)]
+    def spam_probabilities(batch: list[str]) -> list[float]:
+        return [float(p) for p in pipeline.predict_proba(batch)[:, 1]]  # columns: classes 0, 1
 
-    return predict, int(coefficients), "cpu"
+    return spam_probabilities, int(coefficients), "cpu"
 
 
 def encoder_source(model: str) -> str:
@@ -218,16 +226,16 @@ def train_encoder(
 
 def predict_encoder(
     encoder: torch.nn.Module, tokenizer: Any, texts: list[str], max_length: int = 128, batch_size: int = 32
-) -> list[int]:
-    """The predicted class of every message."""
+) -> list[float]:
+    """P(spam) of every message."""
     device = next(encoder.parameters()).device
     encoder.eval()
-    predictions = []
-    with torch.no_grad():
+    probabilities = []
+    with torch.inference_mode():
         for batch in _batches(texts, batch_size):
-            logits = encoder(**_encode(tokenizer, batch, max_length, device)).logits
-            predictions += logits.argmax(dim=-1).tolist()
-    return predictions
+            logits = encoder(**_encode(tokenizer, batch, max_length, device)).logits  # (batch, 2)
+            probabilities += torch.softmax(logits, dim=-1)[:, 1].tolist()
+    return probabilities
 
 
 def _finetune_encoder(cfg: BaselineConfig, texts: list[str], labels: list[int]):
@@ -236,8 +244,8 @@ def _finetune_encoder(cfg: BaselineConfig, texts: list[str], labels: list[int]):
     encoder.to(device)
     train_encoder(encoder, tokenizer, texts, labels, cfg)
 
-    def predict(batch: list[str]) -> list[int]:
+    def spam_probabilities(batch: list[str]) -> list[float]:
         return predict_encoder(encoder, tokenizer, batch, cfg.max_length)
 
     parameters = sum(p.numel() for p in encoder.parameters())
-    return predict, parameters, str(device)
+    return spam_probabilities, parameters, str(device)

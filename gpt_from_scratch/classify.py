@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import tiktoken
 import torch
+from torch import nn
 
+from .checkpoint import load_classifier
 from .errors import DataError
 from .model import GPTModel
+from .pooling import select_tokens
 from .tokenizer import PAD_TOKEN_ID
 
 LABEL_NAMES = ("not spam", "spam")
@@ -56,3 +61,43 @@ def classify_text(
         probabilities = torch.softmax(logits, dim=-1)
     label = int(torch.argmax(probabilities))
     return LABEL_NAMES[label], float(probabilities[label])
+
+
+def load_for_classifying(model_dir: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """A saved classifier reading what it was trained to read (token or mean), and its config dict."""
+    model, config = load_classifier(model_dir, device)
+    trained = config.get("finetune", {})  # older models recorded no options: the book's last token
+    classifier = select_tokens(
+        model, trained.get("position", "last"), trained.get("pooling", "token"), config["pad_token_id"]
+    )
+    return classifier, config
+
+
+def trained_padded(config: dict) -> bool:
+    """Whether the saved classifier was trained on padded messages (every --context but 'none')."""
+    return config.get("finetune", {}).get("context", "longest") != "none"
+
+
+def spam_probabilities(
+    texts: list[str],
+    classifier: nn.Module,
+    tokenizer: tiktoken.Encoding,
+    config: dict,
+    batch_size: int = 8,
+) -> list[float]:
+    """P(spam) for every text, read as in training; a text longer than training's is truncated."""
+    pad = trained_padded(config)
+    encoded = [
+        encode_for_classifier(text, tokenizer, config["max_length"], config["pad_token_id"], True, pad)
+        for text in texts
+    ]
+    step = batch_size if pad else 1  # unpadded messages of different lengths: one at a time
+    device = next(classifier.parameters()).device
+    classifier.eval()
+    probabilities = []
+    with torch.inference_mode():
+        for start in range(0, len(encoded), step):
+            batch = torch.tensor(encoded[start : start + step], device=device)  # (batch, num_tokens)
+            logits = classifier(batch)[:, -1, :]  # (batch, num_classes)
+            probabilities += torch.softmax(logits, dim=-1)[:, 1].tolist()
+    return probabilities

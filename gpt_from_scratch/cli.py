@@ -192,19 +192,12 @@ def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_classify(args: argparse.Namespace) -> None:
-    from .checkpoint import load_classifier
-    from .classify import classify_text
+    from .classify import classify_text, load_for_classifying, trained_padded
     from .device import resolve_device
-    from .pooling import select_tokens
     from .tokenizer import get_tokenizer
 
-    model, config = load_classifier(args.model_dir, resolve_device(args.device))
-    # Read the token (or mean) the classifier was trained to read; older models: the last token.
-    trained = config.get("finetune", {})
-    classifier = select_tokens(
-        model, trained.get("position", "last"), trained.get("pooling", "token"), config["pad_token_id"]
-    )
-    padded = trained.get("context", "longest") != "none"  # as the training messages were
+    # Reads the token (or mean) the classifier was trained to read, padded as its training messages were.
+    classifier, config = load_for_classifying(args.model_dir, resolve_device(args.device))
     label, probability = classify_text(
         args.text,
         classifier,
@@ -212,7 +205,7 @@ def _run_classify(args: argparse.Namespace) -> None:
         config["max_length"],
         config["pad_token_id"],
         args.truncate,
-        padded,
+        trained_padded(config),
     )
     print(f"{label} (probability {probability:.3f})")
 

@@ -29,9 +29,13 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .baselines import ENCODERS, BaselineConfig, describe, require, run_baseline
+from .baselines import ENCODERS, BaselineConfig, describe, read_splits, require, run_baseline
+from .calibration import brier_score, expected_calibration_error
+from .classify import load_for_classifying, spam_probabilities
 from .errors import OptionError
 from .finetune import FinetuneConfig, finetune
+from .rewording import EDITS, REWORD_RATE, REWORD_SEED, reword_all
+from .tokenizer import get_tokenizer
 
 REFERENCE_SOURCE = (
     "rasbt/LLMs-from-scratch, ch06/02_bonus_additional-experiments/README.md "
@@ -234,18 +238,28 @@ def _run_one(name: str, cfg: RunConfig, key: str) -> dict[str, Any]:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     if isinstance(cfg, BaselineConfig):
+        with tempfile.TemporaryDirectory(prefix="gpt-from-scratch-baseline-") as data_dir:
+            test_texts = read_splits(cfg, Path(data_dir))["test"]["Text"].tolist()
         start = time.perf_counter()
-        metrics = run_baseline(cfg)
+        metrics = run_baseline(cfg, also_score=reword_all(test_texts))
         wall_seconds = time.perf_counter() - start
-        test_labels = metrics["test_labels"]
+        test_labels, reworded_probabilities = metrics["test_labels"], metrics["also_probabilities"]
     else:
         with tempfile.TemporaryDirectory(prefix="gpt-from-scratch-experiment-") as out_dir:
             run_cfg = FinetuneConfig(**(asdict(cfg) | {"out_dir": out_dir}))
             start = time.perf_counter()
             metrics = finetune(run_cfg, log=lambda _: None)
             wall_seconds = time.perf_counter() - start
-            test_labels = pd.read_csv(Path(out_dir) / "data" / "test.csv")["Label"].tolist()
+            test_split = pd.read_csv(
+                Path(out_dir) / "data" / "test.csv", dtype={"Text": str}, keep_default_na=False
+            )
+            test_labels = test_split["Label"].tolist()
+            # The saved classifier, read as `gpt-from-scratch classify` reads it.
+            classifier, saved = load_for_classifying(out_dir, metrics["device"])
+            reworded_texts = reword_all(test_split["Text"].tolist())
+            reworded_probabilities = spam_probabilities(reworded_texts, classifier, get_tokenizer(), saved)
     peak, peak_kind = _peak_memory_bytes(metrics["device"])
+    reworded_predictions = [int(p > 0.5) for p in reworded_probabilities]
     return {
         "key": key,
         "name": name,
@@ -254,7 +268,13 @@ def _run_one(name: str, cfg: RunConfig, key: str) -> dict[str, Any]:
         "validation_accuracy": metrics["validation_accuracy"],
         "test_accuracy": metrics["test_accuracy"],
         "test_predictions": metrics["test_predictions"],
+        "test_probabilities": metrics["test_probabilities"],
         "test_labels": test_labels,
+        # The same test messages with spammers' edits (rewording.py), the same for every run.
+        "reworded_test_accuracy": _accuracy(reworded_predictions, test_labels),
+        "reworded_test_predictions": reworded_predictions,
+        "reworded_test_probabilities": reworded_probabilities,
+        "rewording": {"seed": REWORD_SEED, "rate": REWORD_RATE, "edits": sorted(EDITS)},
         "trainable_parameters": metrics["trainable_parameters"],
         "total_parameters": metrics["total_parameters"],
         "training_seconds": metrics["training_seconds"],
@@ -265,6 +285,10 @@ def _run_one(name: str, cfg: RunConfig, key: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "config": _recorded_config(cfg),
     }
+
+
+def _accuracy(predictions: list[int], labels: list[int]) -> float:
+    return sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(labels)
 
 
 def mcnemar_exact(reference_correct: list[bool], other_correct: list[bool]) -> float:
@@ -311,6 +335,18 @@ class Summary:
         """The mean over seeds of a numeric record field, e.g. 'wall_seconds'."""
         return statistics.fmean(r[key] for r in self.runs)
 
+    def calibration(self) -> tuple[float, float] | None:
+        """Mean Brier score and ECE of the test probabilities over seeds (None: runs recorded none)."""
+        runs = [r for r in self.runs if "test_probabilities" in r]
+        if not runs:
+            return None
+        return (
+            statistics.fmean(brier_score(r["test_probabilities"], r["test_labels"]) for r in runs),
+            statistics.fmean(
+                expected_calibration_error(r["test_probabilities"], r["test_labels"]) for r in runs
+            ),
+        )
+
     @property
     def published_test(self) -> float | None:
         """The published test accuracy (%), for a reference row."""
@@ -335,12 +371,17 @@ def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
     baseline = {r["seed"]: r for s in summaries if s.name == BASELINE for r in s.runs}
     lines = [
         "| experiment | model, weights | runs | train % | validation % | test % | published test % "
-        f"| McNemar p vs {BASELINE} (per seed) | trainable params | seconds | device |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| McNemar p vs {BASELINE} (per seed) | reworded test % | Brier / ECE | trainable params "
+        "| seconds | device |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    first_with_config: dict[str, str] = {}
     for summary in summaries:
         name, runs = summary.name, summary.runs
         cfg = runs[0]["config"]
+        # Overrides can make two rows one configuration (e.g. --model-size tiny on the size rows): say so.
+        same = first_with_config.setdefault(json.dumps(cfg | {"seed": None}, sort_keys=True), name)
+        label = name if same == name else f"{name} (ran the configuration of {same})"
         model = describe(cfg) if "model_size" not in cfg else f"{cfg['model_size']}, {cfg['weights']}"
         accuracies = {
             split: _format_mean_std(summary.accuracies(split)) for split in ("train", "validation", "test")
@@ -353,9 +394,14 @@ def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
         ]
         marked = " *" if p_values and all(p < alpha for p in p_values) else ""
         mcnemar = ", ".join(f"{p:.3g}" for p in p_values) + marked if p_values else "-"
+        reworded = [r["reworded_test_accuracy"] * 100 for r in runs if "reworded_test_accuracy" in r]
+        calibration = summary.calibration()
+        brier_ece = f"{calibration[0]:.3f} / {calibration[1]:.3f}" if calibration else "-"
         lines.append(
-            f"| {name} | {model} | {len(runs)} | {accuracies['train']} "
+            f"| {label} | {model} | {len(runs)} | {accuracies['train']} "
             f"| {accuracies['validation']} | {accuracies['test']} | {published} | {mcnemar} "
+            f"| {_format_mean_std(reworded) if reworded else '-'} "
+            f"| {brier_ece} "
             f"| {runs[0]['trainable_parameters']:,} "
             f"| {summary.mean('wall_seconds'):.1f} | {runs[0]['device']} |"
         )
@@ -363,6 +409,10 @@ def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
         "",
         f"Mean ± sample standard deviation over seeds. Published numbers: {REFERENCE_SOURCE}. "
         f"McNemar: exact two-sided test on the paired test predictions of the same seed; * marks "
-        f"p < {alpha} for every seed. One test message is 0.33 points.",
+        f"p < {alpha} for every seed. One test message is 0.33 points. Reworded test: the same test "
+        f"messages with spammers' edits ({', '.join(sorted(EDITS))}) on {REWORD_RATE:.0%} of the words "
+        f"of four letters or more, seed {REWORD_SEED} (rewording.py). Brier score and expected "
+        "calibration error (10 bins) of the test probabilities, mean over seeds (calibration.py); "
+        "0 is perfect for both.",
     ]
     return "\n".join(lines) + "\n"

@@ -231,7 +231,7 @@ def finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> dict[st
             f"{split}_accuracy": seam.calc_accuracy_loader(loader, classifier, device)
             for split, loader in (("train", train_loader), ("validation", val_loader), ("test", test_loader))
         }
-    test_predictions = predict_loader(classifier, test_loader, device)
+    test_predictions, test_probabilities = predict_loader(classifier, test_loader, device)
     trainable_parameters = count_parameters(model, trainable_only=True)
     total_parameters = count_parameters(model)
     if cfg.trainable == "lora":
@@ -259,6 +259,7 @@ def finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> dict[st
         "trainable_parameters": trainable_parameters,
         "total_parameters": total_parameters,
         "test_predictions": test_predictions,
+        "test_probabilities": test_probabilities,  # P(spam) of every test message, for calibration
         "config": asdict(cfg),
     }
     if parallel.is_main:
@@ -270,15 +271,18 @@ def finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> dict[st
     return metrics
 
 
-def predict_loader(model: torch.nn.Module, loader: DataLoader, device: torch.device | str) -> list[int]:
-    """The predicted class of every example, read like the accuracy reads it: the last position."""
+def predict_loader(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device | str
+) -> tuple[list[int], list[float]]:
+    """The predicted class and P(spam) of every example, read at the last position as the accuracy is."""
     model.eval()
-    predictions = []
-    with torch.no_grad():
+    predictions, probabilities = [], []
+    with torch.inference_mode():
         for input_batch, _ in loader:
             logits = model(input_batch.to(device))[:, -1, :]  # (batch, num_classes)
             predictions += torch.argmax(logits, dim=-1).tolist()
-    return predictions
+            probabilities += torch.softmax(logits, dim=-1)[:, 1].tolist()
+    return predictions, probabilities
 
 
 def _write_plots(metrics: dict[str, Any], num_epochs: int, out_dir: Path, log: Callable[[str], None]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from stand_ins import TEST_LABELS, fake_finetune
 
 from gpt_from_scratch import experiments
 from gpt_from_scratch.errors import OptionError
 from gpt_from_scratch.experiments import EXPERIMENTS, mcnemar_exact, read_results, report, run_experiments
-from gpt_from_scratch.finetune import FinetuneConfig, check_config
+from gpt_from_scratch.finetune import check_config
 
 
 def test_the_grid_holds_the_19_reference_rows_with_their_published_numbers():
@@ -43,32 +44,12 @@ def test_mcnemar_is_the_exact_binomial_test_on_the_disagreements(only_reference,
     assert mcnemar_exact(reference, other) == pytest.approx(expected)
 
 
-def fake_finetune(calls: list):
-    """Stands in for the real finetune: records its config, returns what finetune returns."""
-
-    def run(cfg: FinetuneConfig, log=print):
-        calls.append(cfg)
-        data = __import__("pathlib").Path(cfg.out_dir) / "data"
-        data.mkdir(parents=True)
-        (data / "test.csv").write_text("Label,Text\n1,a\n0,b\n1,c\n")
-        predictions = [1, 0, 1] if cfg.position == "last" else [0, 0, 1]
-        return {
-            "train_accuracy": 0.9,
-            "validation_accuracy": 0.8,
-            "test_accuracy": sum(p == y for p, y in zip(predictions, [1, 0, 1], strict=True)) / 3,
-            "test_predictions": predictions,
-            "trainable_parameters": 10,
-            "total_parameters": 100,
-            "training_seconds": 0.1,
-            "device": "cpu",
-        }
-
-    return run
-
-
 def test_runs_are_recorded_and_a_resumed_grid_skips_finished_runs(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(experiments, "finetune", fake_finetune(calls))
+    row_2_misses_one = fake_finetune(
+        lambda cfg: [1, 0, 1] if cfg.position == "last" else [0, 0, 1], calls=calls
+    )
+    monkeypatch.setattr(experiments, "finetune", row_2_misses_one)
     results = tmp_path / "results.jsonl"
     names = ["row01-book", "row02-first-token"]
     run_experiments(names, [1, 2], results, {"model_size": "tiny"}, log=lambda _: None)
@@ -84,7 +65,11 @@ def test_runs_are_recorded_and_a_resumed_grid_skips_finished_runs(tmp_path, monk
     first = records[0]
     for key in (
         "test_predictions",
+        "test_probabilities",
         "test_labels",
+        "reworded_test_accuracy",
+        "reworded_test_predictions",
+        "reworded_test_probabilities",
         "trainable_parameters",
         "wall_seconds",
         "peak_memory_bytes",
@@ -92,11 +77,29 @@ def test_runs_are_recorded_and_a_resumed_grid_skips_finished_runs(tmp_path, monk
         assert key in first, key
     assert first["config"]["position"] == "last" and first["config"]["seed"] == 1
     json.dumps(first)  # plain JSON
+    assert first["test_labels"] == TEST_LABELS and len(first["reworded_test_probabilities"]) == 3
+    assert first["reworded_test_accuracy"] == pytest.approx(
+        sum(p == y for p, y in zip(first["reworded_test_predictions"], TEST_LABELS, strict=True)) / 3
+    )
 
     table = report(records)
     assert "| row02-first-token | tiny, pretrained | 3 | 90.00 ± 0.00 |" in table
     # Row 2 gets one message wrong that row 1 gets right: one disagreement, p = 1.
     assert "| 1, 1, 1 |" in table
+    # Row 1's stand-in says P(spam) 0.8, 0.3, 0.8 for labels 1, 0, 1: Brier (0.04 + 0.09 + 0.04) / 3;
+    # confidences 0.8, 0.7, 0.8, all right: ECE (2 x 0.2 + 1 x 0.3) / 3.
+    assert f"| {0.17 / 3:.3f} / {0.7 / 3:.3f} |" in table
+
+
+def test_the_report_says_when_overrides_made_two_rows_one_configuration(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "finetune", fake_finetune(lambda cfg: [1, 0, 1]))
+    results = tmp_path / "results.jsonl"
+    names = ["row01-book", "row06-gpt2-medium", "row18-ignore-index", "row16-flexible"]
+    run_experiments(names, [1], results, {"model_size": "tiny"}, log=lambda _: None)
+    table = report(read_results(results))
+    assert "| row06-gpt2-medium (ran the configuration of row01-book) |" in table
+    assert "| row18-ignore-index (ran the configuration of row01-book) |" in table
+    assert "| row16-flexible |" in table
 
 
 def test_unknown_experiment_names_are_refused(tmp_path):

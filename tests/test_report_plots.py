@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from stand_ins import fake_finetune
 
 from gpt_from_scratch import experiments
 from gpt_from_scratch.cli import main
@@ -17,30 +18,21 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REPORT_FILES = ("report.md", "accuracy.png", "time-vs-accuracy.png")
 
 
-def fake_finetune(cfg: FinetuneConfig, log=print) -> dict:
-    """Stands in for the real finetune (as in test_experiments.py); seed 2 gets one more message wrong."""
-    data = Path(cfg.out_dir) / "data"
-    data.mkdir(parents=True)
-    (data / "test.csv").write_text("Label,Text\n1,a\n0,b\n1,c\n")
-    predictions = [1, 0, 1] if cfg.position == "last" else [0, 0, 1]
+def predictions(cfg: FinetuneConfig) -> list[int]:
+    """Row 2 misses one message that row 1 gets right; seed 2 gets one more wrong."""
     if cfg.seed == 2:
-        predictions = [1, 1, 1]
-    return {
-        "train_accuracy": 0.9,
-        "validation_accuracy": 0.8,
-        "test_accuracy": sum(p == y for p, y in zip(predictions, [1, 0, 1], strict=True)) / 3,
-        "test_predictions": predictions,
-        "trainable_parameters": 10,
-        "total_parameters": 100,
-        "training_seconds": 0.5 if cfg.position == "last" else 2.0,
-        "device": "cpu",
-    }
+        return [1, 1, 1]
+    return [1, 0, 1] if cfg.position == "last" else [0, 0, 1]
 
 
 @pytest.fixture
 def results(tmp_path, monkeypatch) -> Path:
     """A results file written by the runner: two experiments times two seeds."""
-    monkeypatch.setattr(experiments, "finetune", fake_finetune)
+
+    def seconds(cfg: FinetuneConfig) -> float:
+        return 0.5 if cfg.position == "last" else 2.0
+
+    monkeypatch.setattr(experiments, "finetune", fake_finetune(predictions, seconds))
     path = tmp_path / "runs" / "results.jsonl"
     names = ["row01-book", "row02-first-token"]
     run_experiments(names, [1, 2], path, {"model_size": "tiny"}, log=lambda _: None)
