@@ -82,14 +82,29 @@ def block_forward_flops(cfg: GPTConfig, num_tokens: int) -> int:
     return 2 * 12 * cfg.emb_dim**2 + 2 * 2 * num_tokens * cfg.emb_dim
 
 
-def step_flops(cfg: GPTConfig, num_tokens: int, computed_blocks: int, trained_blocks: int) -> int:
-    """FLOPs of one training step per token (nanoGPT's estimate): backward costs twice the forward.
+def step_flops(
+    cfg: GPTConfig,
+    num_tokens: int,
+    computed_blocks: int,
+    trained_blocks: int,
+    rows: int = BATCH_SIZE,
+    skip_unread: bool = False,
+) -> int:
+    """FLOPs one step computes for a batch (nanoGPT's estimate): backward costs twice the forward.
 
     computed_blocks run forward (a frozen prefix served from a cache is not computed); the top
-    trained_blocks of them also run backward. The 2-class head and the embeddings are negligible.
+    trained_blocks of them also run backward. With skip_unread the last block computes its keys and
+    values at every position (4 d² per token) and everything else at one position per row. The
+    2-class head and the embeddings are negligible.
     """
     per_block = block_forward_flops(cfg, num_tokens)
-    return (computed_blocks + 2 * trained_blocks) * per_block
+    tokens = rows * num_tokens
+    if not skip_unread or computed_blocks == 0:
+        return tokens * (computed_blocks + 2 * trained_blocks) * per_block
+    last_backward = 2 if trained_blocks > 0 else 0
+    below = tokens * ((computed_blocks - 1) + 2 * max(trained_blocks - 1, 0)) * per_block
+    last = (tokens * 2 * 2 * cfg.emb_dim**2 + rows * per_block) * (1 + last_backward)
+    return below + last
 
 
 @pytest.fixture(scope="session")
