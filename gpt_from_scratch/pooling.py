@@ -3,7 +3,8 @@
 The learner's loss and accuracy (concepts 4 and 5) always read the last position of model(input).
 Rather than write a second loss for every option, TokenSelector wraps the model so that its output
 has a single position holding the chosen vector's logits: the unchanged last-token loss then reads
-the right thing. It runs the transformer once and the head on one vector per row, not on every token.
+the right thing. It runs the transformer once and the head on one vector per row, not on every token;
+with skip_unread, the last block too runs at the read position only (GPTModel.run_blocks).
 """
 
 from __future__ import annotations
