@@ -42,8 +42,8 @@ class BaselineConfig:
     reading: str = "correct"
     data_seed: int | None = None  # the split's seed; None: seed
     seed: int = 123
-    # Encoders only; the GPT rows' optimizer and batch size, with a shorter default budget for a CPU.
-    num_epochs: int = 1
+    # Encoders only: the GPT rows' budget (5 epochs), optimizer and batch size.
+    num_epochs: int = 5
     batch_size: int = 8
     lr: float = 5e-5
     weight_decay: float = 0.1
