@@ -125,7 +125,7 @@ def run_baseline(cfg: BaselineConfig, also_score: list[str] | None = None) -> di
     training_seconds = time.perf_counter() - start
     probabilities = {name: spam_probabilities(texts[name]) for name in SPLIT_NAMES}
     predictions = {name: [int(p > 0.5) for p in probabilities[name]] for name in SPLIT_NAMES}
-    accuracies = {f"{name}_accuracy": _accuracy(predictions[name], labels[name]) for name in SPLIT_NAMES}
+    accuracies = {f"{name}_accuracy": accuracy(predictions[name], labels[name]) for name in SPLIT_NAMES}
     metrics = {
         **accuracies,
         "test_predictions": predictions["test"],
@@ -141,7 +141,8 @@ def run_baseline(cfg: BaselineConfig, also_score: list[str] | None = None) -> di
     return metrics
 
 
-def _accuracy(predictions: list[int], labels: list[int]) -> float:
+def accuracy(predictions: list[int], labels: list[int]) -> float:
+    """The share of predictions equal to their label."""
     return sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(labels)
 
 

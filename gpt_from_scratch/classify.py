@@ -53,14 +53,25 @@ def classify_text(
 ) -> tuple[str, float]:
     """Return ('spam' or 'not spam', the model's probability for that label)."""
     ids = encode_for_classifier(text, tokenizer, max_length, pad_token_id, truncate, pad)
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.inference_mode():
-        # The last position, the one the loss trained: in the book's recipe it is often padding.
-        logits = model(torch.tensor([ids], device=device))[0, -1, :]  # (num_classes,)
-        probabilities = torch.softmax(logits, dim=-1)
+    # The last position, the one the loss trained: in the book's recipe it is often padding.
+    probabilities = class_probabilities([ids], model)[0]  # (num_classes,)
     label = int(torch.argmax(probabilities))
     return LABEL_NAMES[label], float(probabilities[label])
+
+
+def class_probabilities(encoded: list[list[int]], classifier: nn.Module, batch_size: int = 8) -> torch.Tensor:
+    """Softmax of the logits the classifier reads for each encoded message: (messages, num_classes)."""
+    # Messages of different lengths (unpadded, --context none) cannot share a batch: one at a time.
+    step = batch_size if len({len(ids) for ids in encoded}) == 1 else 1
+    device = next(classifier.parameters()).device
+    classifier.eval()
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, len(encoded), step):
+            batch = torch.tensor(encoded[start : start + step], device=device)  # (batch, num_tokens)
+            logits = classifier(batch)[:, -1, :]  # (batch, num_classes)
+            rows.append(torch.softmax(logits, dim=-1))
+    return torch.cat(rows)
 
 
 def load_for_classifying(model_dir: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
@@ -91,13 +102,4 @@ def spam_probabilities(
         encode_for_classifier(text, tokenizer, config["max_length"], config["pad_token_id"], True, pad)
         for text in texts
     ]
-    step = batch_size if pad else 1  # unpadded messages of different lengths: one at a time
-    device = next(classifier.parameters()).device
-    classifier.eval()
-    probabilities = []
-    with torch.inference_mode():
-        for start in range(0, len(encoded), step):
-            batch = torch.tensor(encoded[start : start + step], device=device)  # (batch, num_tokens)
-            logits = classifier(batch)[:, -1, :]  # (batch, num_classes)
-            probabilities += torch.softmax(logits, dim=-1)[:, 1].tolist()
-    return probabilities
+    return class_probabilities(encoded, classifier, batch_size)[:, 1].tolist()

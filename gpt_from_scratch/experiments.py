@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .baselines import ENCODERS, BaselineConfig, describe, read_splits, require, run_baseline
+from .baselines import ENCODERS, BaselineConfig, accuracy, describe, read_splits, require, run_baseline
 from .calibration import brier_score, expected_calibration_error
 from .classify import load_for_classifying, spam_probabilities
 from .errors import OptionError
@@ -277,7 +277,7 @@ def _run_one(name: str, cfg: RunConfig, key: str) -> dict[str, Any]:
         "test_probabilities": metrics["test_probabilities"],
         "test_labels": test_labels,
         # The same test messages with spammers' edits (rewording.py), the same for every run.
-        "reworded_test_accuracy": _accuracy(reworded_predictions, test_labels),
+        "reworded_test_accuracy": accuracy(reworded_predictions, test_labels),
         "reworded_test_predictions": reworded_predictions,
         "reworded_test_probabilities": reworded_probabilities,
         "rewording": {"seed": REWORD_SEED, "rate": REWORD_RATE, "edits": sorted(EDITS)},
@@ -291,10 +291,6 @@ def _run_one(name: str, cfg: RunConfig, key: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "config": _recorded_config(cfg),
     }
-
-
-def _accuracy(predictions: list[int], labels: list[int]) -> float:
-    return sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(labels)
 
 
 def mcnemar_exact(reference_correct: list[bool], other_correct: list[bool]) -> float:
