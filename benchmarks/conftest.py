@@ -35,10 +35,10 @@ HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="CUDA variant: no CUDA GPU on this machine")
 
 
-def gpt2_small_classifier(trainable: str, seed: int = 123) -> GPTModel:
+def gpt2_small_classifier(trainable: str, seed: int = 123, **model_options: bool) -> GPTModel:
     """GPT-2 small with random weights, a 2-class head and the chosen layers trainable."""
     torch.manual_seed(seed)
-    model = GPTModel(model_config("gpt2-small"))
+    model = GPTModel(model_config("gpt2-small"), **model_options)
     seam.replace_head(model, 2)
     return seam.freeze_all_but(model, trainable)
 

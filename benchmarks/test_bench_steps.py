@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from conftest import (
     BATCH_SIZE,
     NUM_TOKENS,
@@ -21,12 +22,10 @@ from conftest import (
     record,
     step_flops,
 )
-
 from gpt_from_scratch import seam
+from gpt_from_scratch.fast import plan_speed
 from gpt_from_scratch.finetune import FinetuneConfig
 from gpt_from_scratch.model import model_config
-from gpt_from_scratch.pooling import select_tokens
-from gpt_from_scratch.speed import skips_unread, speed_up
 
 DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=needs_cuda)]
 OURS = ["seam", "fast", "fast+cache"]
@@ -34,10 +33,10 @@ OURS = ["seam", "fast", "fast+cache"]
 
 def build(variant: str, trainable: str, device: str) -> torch.nn.Module:
     """The classifier finetune would train: speed options as in FinetuneConfig, chosen by variant."""
-    model = gpt2_small_classifier(trainable).to(device)
     options = FinetuneConfig(exact=variant == "seam", prefix_cache=variant.endswith("+cache"))
-    trained = speed_up(model, options, torch.device(device), log=lambda _: None)
-    return select_tokens(trained, options.position, options.pooling, skip_unread=skips_unread(options))
+    plan = plan_speed(options, torch.device(device), log=lambda _: None)
+    model = gpt2_small_classifier(trainable, **plan.model_options).to(device)
+    return plan.classifier(model, options.position, options.pooling, log=lambda _: None)
 
 
 def timed(step, device: str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,10 +109,13 @@ def read_splits(cfg: BaselineConfig, data_dir: Path) -> dict[str, pd.DataFrame]:
     return {name: split.head(cfg.limit) if cfg.limit else split for name, split in splits.items()}
 
 
-def run_baseline(cfg: BaselineConfig, also_score: list[str] | None = None) -> dict[str, Any]:
+def run_baseline(
+    cfg: BaselineConfig, also_score: Callable[[list[str]], list[str]] | None = None
+) -> dict[str, Any]:
     """Fit (TF-IDF) or finetune (encoder) on train; return accuracies and test predictions like finetune.
 
-    also_score: more texts (e.g. the reworded test set) whose P(spam) comes back as "also_probabilities".
+    also_score: as finetune's, turns the test messages into more texts (e.g. reworded ones) whose
+    P(spam) comes back as "also_probabilities".
     """
     check_baseline_config(cfg)
     require(cfg.model)
@@ -137,7 +141,7 @@ def run_baseline(cfg: BaselineConfig, also_score: list[str] | None = None) -> di
         "device": device,
     }
     if also_score is not None:
-        metrics["also_probabilities"] = spam_probabilities(also_score)
+        metrics["also_probabilities"] = spam_probabilities(also_score(texts["test"]))
     return metrics
 
 

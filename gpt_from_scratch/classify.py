@@ -10,8 +10,8 @@ from torch import nn
 
 from .checkpoint import load_classifier
 from .errors import DataError
+from .fast.trunk import select_tokens
 from .model import GPTModel
-from .pooling import select_tokens
 from .tokenizer import PAD_TOKEN_ID
 
 LABEL_NAMES = ("not spam", "spam")

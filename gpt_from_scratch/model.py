@@ -1,12 +1,13 @@
-"""GPT-2 from scratch: embeddings, pre-LayerNorm transformer blocks, causal multi-head attention.
+"""GPT-2 from scratch: the book's model (chapters 3 and 4), readable top to bottom.
 
-Names follow the book (GPTModel, MultiHeadAttention, TransformerBlock). The attention math itself
-lives in the learner concepts (solutions/ or exercises/) and is reached through gpt_from_scratch.seam.
+The attention math is a learner concept (solutions/ or exercises/), reached through seam. Two kernels
+are chosen once, at construction, as nanoGPT picks its flash path: `sdpa` (PyTorch's fused attention)
+and `fused_layers` (one-kernel layer_norm and gelu); same numbers to float rounding. Without them this
+is the book's computation bit for bit. Every other speed-up wraps the model from outside (fast/).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -74,6 +75,7 @@ class MultiHeadAttention(nn.Module):
         num_heads: int,
         qkv_bias: bool = False,
         causal: bool = True,
+        sdpa: bool = False,
     ) -> None:
         super().__init__()
         if d_out % num_heads != 0:
@@ -86,102 +88,80 @@ class MultiHeadAttention(nn.Module):
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)  # combines the heads' outputs
         self.dropout = nn.Dropout(dropout)
-        # False: the educational path through seam (the learner's code). True: PyTorch's fused
-        # scaled_dot_product_attention, which bypasses seam; same numbers to float tolerance.
-        self.use_sdpa = False
+        self.sdpa = sdpa  # True: PyTorch's fused kernel instead of the concept's attention math
 
-    def forward(self, x: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
-        """(batch, num_tokens, d_in) -> (batch, num_tokens, d_out); with read_at, (batch,) positions,
-        only the output at each row's position: (batch, d_out)."""
-        if self.use_sdpa:
-            return self._sdpa_forward(x, read_at)
-        batch, num_tokens, _ = x.shape  # x: (batch, num_tokens, d_in)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, num_tokens, d_in) -> (batch, num_tokens, d_out)."""
+        num_tokens = x.shape[1]
         # (batch, num_tokens, d_out) -> (batch, num_heads, num_tokens, head_dim)
         queries = seam.split_heads(self.W_query(x), self.num_heads)
         keys = seam.split_heads(self.W_key(x), self.num_heads)
         values = seam.split_heads(self.W_value(x), self.num_heads)
+        mask = seam.causal_mask(num_tokens, device=x.device) if self.causal else None  # True: hidden
+        context = self.attend(queries, keys, values, mask)  # (batch, num_heads, num_tokens, head_dim)
+        context = seam.merge_heads(context)  # (batch, num_tokens, d_out)
+        return self.out_proj(context)
 
-        mask = seam.causal_mask(num_tokens, device=x.device) if self.causal else None
+    def attend(
+        self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """softmax(Q Kᵀ / √head_dim) V over the keys the mask leaves visible (mask True = hidden)."""
+        if self.sdpa:
+            dropout_p = self.dropout.p if self.training else 0.0  # like the book: drops attention weights
+            visible = None if mask is None else ~mask
+            return nn.functional.scaled_dot_product_attention(
+                queries, keys, values, attn_mask=visible, dropout_p=dropout_p
+            )
         context, weights = seam.scaled_dot_product_attention(queries, keys, values, mask)
         # The book drops attention weights, not the context: with dropout active, recompute the
         # context from the dropped weights (the concept function returns them undropped).
         if self.training and self.dropout.p > 0:
             context = self.dropout(weights) @ values
-        context = seam.merge_heads(context)  # (batch, num_tokens, d_out)
-        if read_at is not None:
-            context = context[torch.arange(batch, device=x.device), read_at]  # (batch, d_out)
-        return self.out_proj(context)
-
-    def _sdpa_forward(self, x: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
-        """The same attention in PyTorch's fused kernel (nanoGPT's fast path); never calls seam."""
-        batch, num_tokens, _ = x.shape  # x: (batch, num_tokens, d_in)
-        head_dim = self.d_out // self.num_heads
-
-        def split_heads(t: torch.Tensor) -> torch.Tensor:  # (batch, n, d_out) -> (batch, heads, n, head_dim)
-            return t.view(batch, -1, self.num_heads, head_dim).transpose(1, 2)
-
-        keys, values = split_heads(self.W_key(x)), split_heads(self.W_value(x))
-        mask, is_causal = None, self.causal
-        if read_at is None:
-            queries = split_heads(self.W_query(x))
-        else:
-            # Only the positions read next ask a query; every position still offers its key and value.
-            rows = torch.arange(batch, device=x.device)
-            queries = split_heads(self.W_query(x[rows, read_at][:, None, :]))  # (batch, heads, 1, head_dim)
-            is_causal = False  # the causal mask of one query row: the keys at or before its position
-            if self.causal:
-                mask = torch.arange(num_tokens, device=x.device) <= read_at[:, None]  # (batch, num_tokens)
-                mask = mask[:, None, None, :]  # (batch, 1, 1, num_tokens)
-        dropout_p = self.dropout.p if self.training else 0.0  # like the book, drops attention weights
-        context = nn.functional.scaled_dot_product_attention(
-            queries, keys, values, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal
-        )
-        context = context.transpose(1, 2).reshape(batch, -1, self.d_out)  # (batch, queries, d_out)
-        if read_at is not None:
-            context = context[:, 0]  # (batch, d_out)
-        return self.out_proj(context)
+        return context
 
 
 class LayerNorm(nn.Module):
     """Normalise each token's vector to mean 0 and variance 1, then scale and shift it."""
 
-    def __init__(self, emb_dim: int, eps: float = 1e-5) -> None:
+    def __init__(self, emb_dim: int, eps: float = 1e-5, fused: bool = False) -> None:
         super().__init__()
         self.eps = eps
         self.scale = nn.Parameter(torch.ones(emb_dim))
         self.shift = nn.Parameter(torch.zeros(emb_dim))
-        self.fused = False  # True: PyTorch's one-kernel layer_norm, same numbers to float rounding
+        self.fused = fused  # True: PyTorch's one-kernel layer_norm, same numbers to float rounding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused:
             return nn.functional.layer_norm(x, x.shape[-1:], self.scale, self.shift, self.eps)
         mean = x.mean(dim=-1, keepdim=True)
         var = x.var(dim=-1, keepdim=True, unbiased=False)  # GPT-2 uses the biased variance
-        return self.scale * (x - mean) / torch.sqrt(var + self.eps) + self.shift
+        norm_x = (x - mean) / torch.sqrt(var + self.eps)
+        return self.scale * norm_x + self.shift
 
 
 class GELU(nn.Module):
     """GELU with the tanh approximation that GPT-2 was trained with."""
 
-    def __init__(self) -> None:
+    def __init__(self, fused: bool = False) -> None:
         super().__init__()
-        self.fused = False  # True: PyTorch's one-kernel gelu, not six elementwise passes over x
+        self.fused = fused  # True: PyTorch's one-kernel gelu, not six elementwise passes over x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused:
             return nn.functional.gelu(x, approximate="tanh")
-        return 0.5 * x * (1 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+        sqrt_2_over_pi = torch.sqrt(torch.tensor(2.0 / torch.pi))  # computed as the book computes it
+        return 0.5 * x * (1 + torch.tanh(sqrt_2_over_pi * (x + 0.044715 * torch.pow(x, 3))))
 
 
 class FeedForward(nn.Module):
     """Two linear layers around a GELU, widening each token's vector 4x in between."""
 
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, fused: bool = False) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim),  # (batch, tokens, 4 * emb_dim)
-            GELU(),
-            nn.Linear(4 * cfg.emb_dim, cfg.emb_dim),  # (batch, tokens, emb_dim)
+            nn.Linear(cfg.emb_dim, 4 * cfg.emb_dim),  # (batch, num_tokens, 4 * emb_dim)
+            GELU(fused),
+            nn.Linear(4 * cfg.emb_dim, cfg.emb_dim),  # (batch, num_tokens, emb_dim)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -191,7 +171,7 @@ class FeedForward(nn.Module):
 class TransformerBlock(nn.Module):
     """Pre-LayerNorm block: x + attention(norm(x)), then x + feed_forward(norm(x))."""
 
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, sdpa: bool = False, fused_layers: bool = False) -> None:
         super().__init__()
         self.att = MultiHeadAttention(
             d_in=cfg.emb_dim,
@@ -200,95 +180,55 @@ class TransformerBlock(nn.Module):
             num_heads=cfg.n_heads,
             qkv_bias=cfg.qkv_bias,
             causal=cfg.causal,
+            sdpa=sdpa,
         )
-        self.ff = FeedForward(cfg)
-        self.norm1 = LayerNorm(cfg.emb_dim)
-        self.norm2 = LayerNorm(cfg.emb_dim)
+        self.ff = FeedForward(cfg, fused_layers)
+        self.norm1 = LayerNorm(cfg.emb_dim, fused=fused_layers)
+        self.norm2 = LayerNorm(cfg.emb_dim, fused=fused_layers)
         self.drop_shortcut = nn.Dropout(cfg.drop_rate)
 
-    def forward(self, x: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
-        if read_at is not None:
-            return self._forward_at(x, read_at)
-        x = x + self.drop_shortcut(self.att(self.norm1(x)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_shortcut(self.att(self.norm1(x)))  # (batch, num_tokens, emb_dim)
         x = x + self.drop_shortcut(self.ff(self.norm2(x)))
-        return x  # (batch, num_tokens, emb_dim)
-
-    def _forward_at(self, x: torch.Tensor, read_at: torch.Tensor) -> torch.Tensor:
-        """The block's output at one position per row, (batch, emb_dim): what a classifier reads."""
-        rows = torch.arange(x.shape[0], device=x.device)
-        x = x[rows, read_at] + self.drop_shortcut(self.att(self.norm1(x), read_at))  # (batch, emb_dim)
-        return x + self.drop_shortcut(self.ff(self.norm2(x)))
+        return x
 
 
 class GPTModel(nn.Module):
     """GPT-2: token + position embeddings, n_layers transformer blocks, final LayerNorm, output head."""
 
-    def __init__(self, cfg: GPTConfig) -> None:
+    def __init__(self, cfg: GPTConfig, sdpa: bool = False, fused_layers: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
         self.pos_emb = nn.Embedding(cfg.context_length, cfg.emb_dim)
         self.drop_emb = nn.Dropout(cfg.drop_rate)
-        self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg.n_layers)])
-        self.final_norm = LayerNorm(cfg.emb_dim)
+        self.trf_blocks = nn.Sequential(
+            *[TransformerBlock(cfg, sdpa, fused_layers) for _ in range(cfg.n_layers)]
+        )
+        self.final_norm = LayerNorm(cfg.emb_dim, fused=fused_layers)
         self.out_head = nn.Linear(cfg.emb_dim, cfg.vocab_size, bias=False)
         # GPT-2 ties the output head to the token embedding: one matrix reads and writes tokens.
         self.out_head.weight = self.tok_emb.weight
 
     def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
-        return self.out_head(self.hidden_states(in_idx))  # (batch, num_tokens, vocab_size or num_classes)
-
-    def hidden_states(self, in_idx: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
-        """The trunk without the head: one final-normed vector per token, (batch, num_tokens, emb_dim).
-
-        With read_at, (batch,) positions, only the vector at each row's position: (batch, emb_dim).
-        """
-        return self.run_blocks(self.embed(in_idx), 0, read_at)
-
-    def run_blocks(
-        self, x: torch.Tensor, first: int = 0, read_at: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Blocks first.. and the final norm on x, the input of block first (batch, num_tokens, emb_dim)."""
-        blocks = self.trf_blocks[first:]
-        if read_at is None:
-            return self.final_norm(blocks(x))  # (batch, num_tokens, emb_dim)
-        # Every block but the last feeds keys and values at every position to the next one; the last
-        # one's output is read at read_at only, so computing it anywhere else would be wasted.
-        for block in blocks[:-1]:
-            x = block(x)
-        if len(blocks) > 0:
-            x = blocks[-1](x, read_at)
-        else:
-            x = x[torch.arange(x.shape[0], device=x.device), read_at]
-        return self.final_norm(x)  # (batch, emb_dim)
-
-    def embed(self, in_idx: torch.Tensor) -> torch.Tensor:
-        """Token plus position embeddings, the input of the first block: (batch, num_tokens, emb_dim)."""
-        batch, num_tokens = in_idx.shape  # in_idx: (batch, num_tokens) token ids
-        if num_tokens > self.cfg.context_length:
-            raise ValueError(
-                f"input has {num_tokens} tokens but the model reads at most "
-                f"{self.cfg.context_length}: truncate or shorten the text"
-            )
-        positions = torch.arange(num_tokens, device=in_idx.device)
-        x = self.tok_emb(in_idx) + self.pos_emb(positions)  # (batch, num_tokens, emb_dim)
-        return self.drop_emb(x)
+        """(batch, num_tokens) token ids -> (batch, num_tokens, vocab_size or num_classes) logits."""
+        num_tokens = in_idx.shape[1]
+        check_length(num_tokens, self.cfg)
+        tok_embeds = self.tok_emb(in_idx)  # (batch, num_tokens, emb_dim)
+        pos_embeds = self.pos_emb(torch.arange(num_tokens, device=in_idx.device))  # (num_tokens, emb_dim)
+        x = self.drop_emb(tok_embeds + pos_embeds)
+        x = self.trf_blocks(x)
+        x = self.final_norm(x)
+        return self.out_head(x)
 
 
-def use_sdpa_attention(model: nn.Module, enabled: bool = True) -> nn.Module:
-    """Switch every MultiHeadAttention in model to PyTorch's fused kernel (or back to the seam)."""
-    for module in model.modules():
-        if isinstance(module, MultiHeadAttention):
-            module.use_sdpa = enabled
-    return model
-
-
-def use_fused_layers(model: nn.Module, enabled: bool = True) -> nn.Module:
-    """Switch every LayerNorm and GELU in model to PyTorch's one-kernel versions (or back to the book's)."""
-    for module in model.modules():
-        if isinstance(module, LayerNorm | GELU):
-            module.fused = enabled
-    return model
+def check_length(num_tokens: int, cfg: GPTConfig) -> None:
+    """Raise ValueError for an input longer than the model's context."""
+    if num_tokens > cfg.context_length:
+        raise ValueError(
+            f"input has {num_tokens} tokens but the model reads at most {cfg.context_length}: "
+            "truncate or shorten the text"
+        )
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -3,16 +3,16 @@
 The learner's loss and accuracy (concepts 4 and 5) always read the last position of model(input).
 Rather than write a second loss for every option, TokenSelector wraps the model so that its output
 has a single position holding the chosen vector's logits: the unchanged last-token loss then reads
-the right thing. It runs the transformer once and the head on one vector per row, not on every token;
-with skip_unread, the last block too runs at the read position only (GPTModel.run_blocks).
+the right thing. It runs the transformer once and the head on one vector per row, not on every token.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 
-from .model import GPTModel
 from .tokenizer import PAD_TOKEN_ID
 
 POSITIONS = ("last", "first", "flexible")
@@ -42,35 +42,37 @@ def last_real_positions(input_batch: torch.Tensor, pad_token_id: int = PAD_TOKEN
     return (num_tokens - 1 - trailing_pads).clamp(min=0)  # (batch,)
 
 
+class Backbone(Protocol):
+    """What TokenSelector reads from: a GPTModel's hidden states and its head (fast.trunk.Trunk)."""
+
+    out_head: nn.Module
+
+    def hidden_states(self, in_idx: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
 class TokenSelector(nn.Module):
     """Wrap a GPT classifier so that its output is (batch, 1, num_classes) for the chosen position or pool."""
 
     def __init__(
         self,
-        model: GPTModel,
+        backbone: Backbone,
         position: str = "last",
         pooling: str = "token",
         pad_token_id: int = PAD_TOKEN_ID,
-        skip_unread: bool = False,
     ) -> None:
         super().__init__()
         check_choice(position, pooling)
-        self.model = model
+        self.backbone = backbone
         self.position = position
         self.pooling = pooling
         self.pad_token_id = pad_token_id
-        # True: the last block computes its output at the read position only (GPTModel.run_blocks).
-        # Same numbers to float rounding; False computes every position, then picks, as the book does.
-        self.skip_unread = skip_unread
 
     def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
-        read_at = self.read_positions(in_idx) if self.pooling == "token" else None
-        if self.skip_unread and read_at is not None:
-            vector = self.model.hidden_states(in_idx, read_at)  # (batch, emb_dim)
+        if self.pooling == "token":
+            vector = self.backbone.hidden_states(in_idx, self.read_positions(in_idx))  # (batch, emb_dim)
         else:
-            hidden = self.model.hidden_states(in_idx)  # (batch, num_tokens, emb_dim)
-            vector = self.select(hidden, in_idx)  # (batch, emb_dim)
-        return self.model.out_head(vector).unsqueeze(1)  # (batch, 1, num_classes)
+            vector = self.pool(self.backbone.hidden_states(in_idx), in_idx)  # (batch, emb_dim)
+        return self.backbone.out_head(vector).unsqueeze(1)  # (batch, 1, num_classes)
 
     def read_positions(self, in_idx: torch.Tensor) -> torch.Tensor:
         """The position each row's classifier reads with pooling="token": (batch, num_tokens) -> (batch,)."""
@@ -80,31 +82,11 @@ class TokenSelector(nn.Module):
         index = 0 if self.position == "first" else num_tokens - 1
         return torch.full((batch,), index, dtype=torch.long, device=in_idx.device)
 
-    def select(self, hidden: torch.Tensor, in_idx: torch.Tensor) -> torch.Tensor:
-        """The one vector per row that the head classifies: (batch, num_tokens, d) -> (batch, d)."""
+    def pool(self, hidden: torch.Tensor, in_idx: torch.Tensor) -> torch.Tensor:
+        """The mean vector of each row that the head classifies: (batch, num_tokens, d) -> (batch, d)."""
         if self.pooling == "mean_with_padding":
             return hidden.mean(dim=1)  # the reference script's average: padding counts as tokens
-        if self.pooling == "mean":
-            last = last_real_positions(in_idx, self.pad_token_id)  # (batch,)
-            positions = torch.arange(in_idx.shape[1], device=in_idx.device)
-            real = (positions[None, :] <= last[:, None]).to(hidden.dtype)  # (batch, num_tokens)
-            return (hidden * real[:, :, None]).sum(dim=1) / real.sum(dim=1, keepdim=True)
-        rows = torch.arange(hidden.shape[0], device=hidden.device)
-        return hidden[rows, self.read_positions(in_idx)]
-
-
-def select_tokens(
-    model: GPTModel,
-    position: str = "last",
-    pooling: str = "token",
-    pad_token_id: int = PAD_TOKEN_ID,
-    skip_unread: bool = False,
-) -> nn.Module:
-    """The model itself for the book's last token (so that path stays bit-identical), else a TokenSelector.
-
-    skip_unread=True always wraps, so that the last block runs at the read position only.
-    """
-    check_choice(position, pooling)
-    if position == "last" and pooling == "token" and not skip_unread:
-        return model
-    return TokenSelector(model, position, pooling, pad_token_id, skip_unread)
+        last = last_real_positions(in_idx, self.pad_token_id)  # (batch,)
+        positions = torch.arange(in_idx.shape[1], device=in_idx.device)
+        real = (positions[None, :] <= last[:, None]).to(hidden.dtype)  # (batch, num_tokens)
+        return (hidden * real[:, :, None]).sum(dim=1) / real.sum(dim=1, keepdim=True)

@@ -1,15 +1,22 @@
 """The one place that decides whose code runs the five learner concepts: solutions/ or exercises/.
 
 The model and the training loop never import `solutions` or `exercises` themselves. They call the
-functions below, which forward to the implementation chosen here. Once a learner's exercise stubs
-pass their tests, `use("exercises")` (or `--impl exercises` on the command line, or the environment
-variable GPT_FROM_SCRATCH_IMPL=exercises) makes the real GPT-2 classifier run on the learner's code.
+functions below, which forward to the implementation in use: solutions/, unless a caller says
+otherwise for the length of a `with` block:
+
+    with seam.using("exercises"):   # what `finetune --impl exercises` does
+        ...                          # every concept call in here runs the learner's code
+    # back to whatever ran before, even after an error
+
+The choice lives in a context variable, so it never outlives the call that made it.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
@@ -21,27 +28,31 @@ from .errors import ShapeError
 
 IMPLEMENTATIONS = ("solutions", "exercises")
 CONCEPTS = ("attention", "causal_mask", "classification_head", "loss", "accuracy")
-ENV_VAR = "GPT_FROM_SCRATCH_IMPL"
+ENV_VAR = "GPT_FROM_SCRATCH_IMPL"  # read only as the default of a command-line --impl option
 
-_chosen: str | None = None
+_in_use: ContextVar[str] = ContextVar("gpt_from_scratch_impl", default="solutions")
 
 
-def use(name: str) -> None:
-    """Choose the implementation of the learner concepts: 'solutions' or 'exercises'."""
-    global _chosen
+def check_implementation(name: str) -> str:
+    """Return name if it is an implementation, else raise ValueError listing the choices."""
     if name not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation {name!r}: choose one of {', '.join(IMPLEMENTATIONS)}")
-    _chosen = name
+    return name
+
+
+@contextmanager
+def using(name: str) -> Iterator[None]:
+    """Run the learner concepts from name ('solutions' or 'exercises') inside the with block."""
+    token = _in_use.set(check_implementation(name))
+    try:
+        yield
+    finally:
+        _in_use.reset(token)
 
 
 def current() -> str:
-    """Return the name of the implementation in use ('solutions' unless chosen otherwise)."""
-    name = _chosen or os.environ.get(ENV_VAR, "solutions")
-    if name not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"{ENV_VAR}={name!r} is not an implementation: set it to one of {', '.join(IMPLEMENTATIONS)}"
-        )
-    return name
+    """The name of the implementation in use: 'solutions' outside any `using` block."""
+    return _in_use.get()
 
 
 def module(concept: str) -> ModuleType:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
 from . import seam
@@ -16,9 +16,25 @@ calc_loss_batch = seam.calc_loss_batch
 calc_accuracy_loader = seam.calc_accuracy_loader
 
 
+class Classifier(Protocol):
+    """What the trainer calls on a model: GPTModel itself, or what fast.SpeedPlan.classifier builds.
+
+    Called on token ids (batch, num_tokens), it returns logits (batch, positions, num_classes);
+    the last position holds each message's prediction, which is what the learner's loss reads.
+    """
+
+    def __call__(self, in_idx: torch.Tensor) -> torch.Tensor: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+    def parameters(self, recurse: bool = True) -> Any: ...
+
+
 def calc_loss_loader(
     data_loader: DataLoader,
-    model: nn.Module,
+    model: Classifier,
     device: torch.device | str,
     num_batches: int | None = None,
 ) -> float:
@@ -35,7 +51,7 @@ def calc_loss_loader(
 
 
 def evaluate_model(
-    model: nn.Module,
+    model: Classifier,
     train_loader: DataLoader,
     val_loader: DataLoader,
     device: torch.device | str,
@@ -52,7 +68,7 @@ def evaluate_model(
 
 
 def train_classifier_simple(
-    model: nn.Module,
+    model: Classifier,
     train_loader: DataLoader,
     val_loader: DataLoader,
     optimizer: torch.optim.Optimizer,

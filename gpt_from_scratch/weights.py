@@ -3,16 +3,20 @@
 The released checkpoint uses Hugging Face's names (wte, h.0.attn.c_attn, ...) and stores its linear
 layers as Conv1D, with weights laid out (in, out). Loading means renaming every tensor to our
 parameter names, transposing the Conv1D weights to nn.Linear's (out, in), and splitting the fused
-query/key/value projection c_attn into our three W_query, W_key and W_value.
+query/key/value projection c_attn into our three W_query, W_key and W_value. A config.json beside
+the weights (the hub's, or what transformers' save_pretrained writes) gives the model's shape, so any
+GPT-2-architecture checkpoint loads, e.g. distilgpt2's 6 layers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import torch
@@ -32,6 +36,8 @@ HF_REPOS: dict[str, str] = {
     "gpt2-xl": "openai-community/gpt2-xl",
 }
 WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+DEFAULT_MODEL_SIZE = "gpt2-small"
 
 # The tensors of one transformer block, as the checkpoint names them after "h.{i}.".
 _BLOCK_TENSORS = [
@@ -284,17 +290,146 @@ def _size_hint(state_dict: dict[str, torch.Tensor], cfg: GPTConfig) -> str:
     guess = sizes.get((found.emb_dim, found.n_layers))
     return (
         f"checkpoint has {', '.join(f'{f} {getattr(found, f)}' for f in diffs)}"
-        f"{f' ({guess}?)' if guess else ''} but the model was built for "
-        f"{', '.join(f'{f} {getattr(cfg, f)}' for f in diffs)}: check --model-size"
+        f"{f' ({guess}?)' if guess else ''} but the model has "
+        f"{', '.join(f'{f} {getattr(cfg, f)}' for f in diffs)}: check --model-size, or put the "
+        f"checkpoint's {CONFIG_FILE} beside its {WEIGHTS_FILE}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The model's shape: config.json or --model-size
+# ---------------------------------------------------------------------------------------------
+
+# What our model hard-codes, as config.json keys: transformers' default first, then any equivalent.
+_HARD_CODED: dict[str, tuple[object, ...]] = {
+    "activation_function": ("gelu_new", "gelu_pytorch_tanh"),  # both are the tanh GELU
+    "layer_norm_epsilon": (1e-5,),
+    "scale_attn_weights": (True,),
+    "scale_attn_by_inverse_layer_idx": (False,),
+    "tie_word_embeddings": (True,),  # we drop lm_head and reuse wte, so an untied head would be lost
+    "add_cross_attention": (False,),
+}
+_SHAPE_FIELDS = ("n_layers", "emb_dim", "n_heads", "vocab_size", "context_length")
+
+
+def config_from_hf(d: dict) -> GPTConfig:
+    """Build the GPTConfig that a Hugging Face GPT-2 config.json (parsed) describes."""
+    if d.get("model_type") != "gpt2":
+        raise WeightsError(
+            f"model_type is {d.get('model_type')!r}, not 'gpt2': only GPT-2-architecture checkpoints load"
+        )
+    for key, accepted in _HARD_CODED.items():
+        if d.get(key, accepted[0]) not in accepted:
+            raise WeightsError(
+                f"{key} is {d[key]!r} but our GPTModel hard-codes {accepted[0]!r}: this checkpoint "
+                f"cannot load into it; use one with {key} {accepted[0]!r}"
+            )
+    # A key left out means transformers' default, which GPTConfig's defaults equal.
+    default = GPTConfig()
+    positions = "n_positions" if "n_positions" in d else "n_ctx"  # older configs name it n_ctx
+    cfg = GPTConfig(
+        vocab_size=_positive_int(d, "vocab_size", default.vocab_size),
+        context_length=_positive_int(d, positions, default.context_length),
+        emb_dim=_positive_int(d, "n_embd", default.emb_dim),
+        n_heads=_positive_int(d, "n_head", default.n_heads),
+        n_layers=_positive_int(d, "n_layer", default.n_layers),
+    )
+    if cfg.emb_dim % cfg.n_heads:
+        raise WeightsError(f"n_embd {cfg.emb_dim} is not divisible by n_head {cfg.n_heads}: fix the file")
+    if d.get("n_inner") not in (None, 4 * cfg.emb_dim):
+        raise WeightsError(
+            f"n_inner is {d['n_inner']} but our GPTModel hard-codes 4 * n_embd = {4 * cfg.emb_dim}: "
+            "this checkpoint cannot load into it"
+        )
+    return cfg
+
+
+def _positive_int(d: dict, key: str, default: int) -> int:
+    value = d.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise WeightsError(f"{key} is {value!r}, not a positive whole number: fix the file")
+    return value
+
+
+def _config_path(weights_dir: str | Path) -> Path:
+    path = Path(weights_dir)
+    # weights_dir may name the safetensors file itself: its config.json lies beside it.
+    return (path.parent if path.is_file() else path) / CONFIG_FILE
+
+
+def _read_hf_config(path: Path) -> GPTConfig:
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: bad JSON, or bytes that are not UTF-8
+        raise WeightsError(
+            f"{path} is not valid JSON ({err}): replace it with the checkpoint's own {CONFIG_FILE}"
+        ) from err
+    if not isinstance(d, dict):
+        raise WeightsError(f"{path} holds a {type(d).__name__}, not a GPT-2 config (a JSON object)")
+    try:
+        return config_from_hf(d)
+    except WeightsError as err:
+        raise WeightsError(f"{path}: {err}") from err
+
+
+def _same_shape(a: GPTConfig, b: GPTConfig) -> bool:
+    return all(getattr(a, f) == getattr(b, f) for f in _SHAPE_FIELDS)
+
+
+def _describe(cfg: GPTConfig, other: GPTConfig) -> str:
+    """cfg's layers, emb_dim and heads, plus its vocab_size and context_length where other's differ."""
+    extra = [f for f in ("vocab_size", "context_length") if getattr(cfg, f) != getattr(other, f)]
+    parts = [f"{cfg.n_layers} layers", f"emb_dim {cfg.emb_dim}", f"{cfg.n_heads} heads"]
+    return ", ".join(parts + [f"{f} {getattr(cfg, f)}" for f in extra])
+
+
+def _config_for(model_size: str | None, weights_dir: str | Path) -> tuple[GPTConfig, Path | None]:
+    """The shape to build, and the config.json it came from (None: from model_size)."""
+    path = _config_path(weights_dir)
+    if not path.is_file():
+        return model_config(model_size or DEFAULT_MODEL_SIZE), None
+    found = _read_hf_config(path)
+    if model_size is not None and not _same_shape(asked := model_config(model_size), found):
+        raise WeightsError(
+            f"--model-size {model_size} ({_describe(asked, found)}) disagrees with {path} "
+            f"({_describe(found, asked)}): leave out --model-size to use {CONFIG_FILE}'s shape"
+        )
+    return found, path
+
+
+def _check_shape(state_dict: dict[str, torch.Tensor], cfg: GPTConfig, config: Path | None) -> None:
+    """Refuse tensors of another shape than cfg before building a model (gpt2-xl is 6 GB) for them."""
+    found = infer_config(state_dict, n_heads=cfg.n_heads)  # the heads leave no trace in the shapes
+    if _same_shape(found, cfg):
+        return
+    if config is None:
+        raise WeightsError("the checkpoint does not fit the model: " + _size_hint(state_dict, cfg))
+    raise WeightsError(
+        f"the tensors beside {config} hold {_describe(found, cfg)} but it says {_describe(cfg, found)}: "
+        f"they come from different checkpoints; put the weights' own {CONFIG_FILE} beside them"
     )
 
 
 def load_pretrained_gpt(
-    model_size: str, weights_dir: str | Path | None = None, cache_dir: str | Path | None = None
+    model_size: str | None,
+    weights_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    **model_options: Any,
 ) -> GPTModel:
-    """Build GPTModel for model_size and fill it with GPT-2's weights (from weights_dir, else the hub)."""
-    _check_size(model_size, MODEL_CONFIGS)
-    path = weights_dir if weights_dir is not None else download_gpt2(model_size, cache_dir)
-    state_dict = load_gpt2_state_dict(path)
-    model = GPTModel(model_config(model_size))
+    """GPTModel(cfg, **model_options) filled with GPT-2 weights from weights_dir, else from the hub.
+
+    The shape comes from weights_dir's config.json when it has one, else from model_size (None:
+    gpt2-small); a model_size that disagrees with the config.json is refused.
+    """
+    if model_size is not None:
+        _check_size(model_size, MODEL_CONFIGS)
+    if weights_dir is None:
+        model_size = model_size or DEFAULT_MODEL_SIZE
+        cfg, config = model_config(model_size), None
+        state_dict = load_gpt2_state_dict(download_gpt2(model_size, cache_dir))
+    else:
+        cfg, config = _config_for(model_size, weights_dir)
+        state_dict = load_gpt2_state_dict(weights_dir)
+    _check_shape(state_dict, cfg, config)
+    model = GPTModel(cfg, **model_options)
     return load_weights_into_gpt(model, state_dict).eval()

@@ -21,8 +21,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from mutants import MUTANTS  # noqa: E402
 
-from exercises.tests.checks import GOLDEN_DIR, TokenLookup  # noqa: E402
-from gpt_from_scratch import seam  # noqa: E402
+from gpt_from_scratch.grading.checks import GOLDEN_DIR, TokenLookup  # noqa: E402
 from gpt_from_scratch.model import GPTConfig, GPTModel, MultiHeadAttention  # noqa: E402
 from solutions import accuracy, attention, causal_mask, classification_head, loss  # noqa: E402
 
@@ -193,7 +192,6 @@ def build(concept: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 
 def main() -> int:
-    seam.use("solutions")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a regenerated file differs")
     args = parser.parse_args()

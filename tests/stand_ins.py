@@ -1,26 +1,24 @@
-"""A stand-in for finetune in the experiment runner's tests: what finetune writes and returns, at once.
+"""A stand-in for finetune in the experiment runner's tests: finetune's contract, answered at once.
 
-It writes a three-message test split and saves a real (tiny, untrained) classifier where finetune
-would, so that the runner's own steps after finetune (reading the split, loading the saved model to
-score the reworded messages) run for real; the accuracies and predictions it returns are chosen by
-the test.
+It returns what finetune returns for a three-message test set, without training or writing
+anything: the test predictions are chosen by the test, and the texts the runner asks it to
+also_score (the reworded test messages) are scored by a keyword rule, so a test can tell that the
+runner handed over the rewording and recorded what came back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
-from pathlib import Path
 
-import torch
+from gpt_from_scratch.config import FinetuneConfig
 
-from gpt_from_scratch import seam
-from gpt_from_scratch.checkpoint import save_classifier
-from gpt_from_scratch.finetune import FinetuneConfig
-from gpt_from_scratch.model import GPTModel, model_config
-
+TEST_TEXTS = ["WINNER claim your free prize now", "see you at lunch", "call to claim your reward"]
 TEST_LABELS = [1, 0, 1]
-TEST_CSV = "Label,Text\n1,WINNER claim your free prize now\n0,see you at lunch\n1,call to claim your reward\n"
+
+
+def keyword_spam_probability(text: str) -> float:
+    """The stand-in's P(spam) of an also_score text: high if it still says "claim"."""
+    return 0.9 if "claim" in text.lower() else 0.2
 
 
 def fake_finetune(
@@ -30,27 +28,28 @@ def fake_finetune(
 ) -> Callable[..., dict]:
     """A finetune whose test predictions (and training seconds) are predictions(cfg) (seconds(cfg))."""
 
-    def run(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> dict:
+    def run(
+        cfg: FinetuneConfig,
+        log: Callable[[str], None] = print,
+        also_score: Callable[[list[str]], list[str]] | None = None,
+    ) -> dict:
         if calls is not None:
             calls.append(cfg)
-        out_dir = Path(cfg.out_dir)
-        (out_dir / "data").mkdir(parents=True)
-        (out_dir / "data" / "test.csv").write_text(TEST_CSV)
-        torch.manual_seed(0)
-        model = GPTModel(model_config("tiny"))
-        seam.replace_head(model, 2)
-        save_classifier(model, out_dir, {"max_length": 16, "pad_token_id": 50256, "finetune": asdict(cfg)})
         predicted = predictions(cfg)
-        return {
+        metrics = {
             "train_accuracy": 0.9,
             "validation_accuracy": 0.8,
             "test_accuracy": sum(p == y for p, y in zip(predicted, TEST_LABELS, strict=True)) / 3,
             "test_predictions": predicted,
             "test_probabilities": [0.8 if p else 0.3 for p in predicted],
+            "test_labels": TEST_LABELS,
             "trainable_parameters": 10,
             "total_parameters": 100,
             "training_seconds": seconds(cfg),
             "device": "cpu",
         }
+        if also_score is not None:
+            metrics["also_probabilities"] = [keyword_spam_probability(t) for t in also_score(TEST_TEXTS)]
+        return metrics
 
     return run

@@ -44,6 +44,20 @@ def test_tfidf_with_the_same_seed_gives_the_same_numbers(sms_file):
     assert first == second
 
 
+def test_also_score_turns_the_test_messages_into_more_texts_to_score(sms_file):
+    require_installed("sklearn", "baselines")
+    asked = []
+
+    def shout(texts: list[str]) -> list[str]:
+        asked.append(texts)
+        return [text.upper() for text in texts]
+
+    metrics = run_baseline(book_split(sms_file, model="tfidf-char"), also_score=shout)
+    assert len(asked) == 1 and len(asked[0]) == 300  # the test messages, once
+    # TF-IDF lowercases what it reads: the shouted messages score as the test messages do.
+    assert metrics["also_probabilities"] == pytest.approx(metrics["test_probabilities"])
+
+
 def test_tfidf_rows_are_recorded_resumed_and_reported(sms_file, tmp_path):
     require_installed("sklearn", "baselines")
     results = tmp_path / "results.jsonl"

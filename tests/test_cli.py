@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from gpt_from_scratch.cli import EXPERIMENT_OVERRIDES, build_parser, main
+from gpt_from_scratch.config import command_line_fields
+from gpt_from_scratch.experiments import DEFAULT_SEEDS
+
 BOOK_SPLIT_SHA256_PREFIXES = {  # what the book's own chapter 6 code writes
     "train.csv": "c89a1156b8476e6f",
     "validation.csv": "0ac7a07215729476",
@@ -52,7 +56,7 @@ def trained_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
     ]
     result = run_cli("finetune", *options, "--data-file", str(sms_file), "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "Learner concepts run from: solutions/" in result.stdout
+    assert "exercises/" not in result.stdout  # the learner's code is mentioned only when it runs
     assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
     return out
 
@@ -142,9 +146,49 @@ def test_bad_arguments_are_usage_errors(args, message, tmp_path):
 def test_zero_epochs_is_refused(tmp_path):
     result = run_cli("finetune", "--weights", "random", "--epochs", "0", "--out", str(tmp_path))
     assert result.returncode == 1
-    assert (
-        "--num-epochs must be at least 1" in result.stderr or "--epochs must be at least 1" in result.stderr
+    assert "--epochs 0: must be at least 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lr", "-1"], "--lr -1: the learning rate must be positive"),
+        (["--batch-size", "0"], "--batch-size 0: must be at least 1"),
+        (["--weight-decay", "-0.1"], "--weight-decay -0.1: the weight decay must be 0 or more"),
+        (["--context", "none"], "use --batch-size 1"),
+        (["--max-steps", "0"], "--max-steps 0: must be at least 1"),
+    ],
+)
+def test_options_that_cannot_work_are_refused_naming_the_flag_typed(args, message, tmp_path, capsys):
+    assert main(["finetune", "--weights", "random", "--out", str(tmp_path), *args]) == 1
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before anything ran
+
+
+def test_finetune_options_and_defaults_come_from_finetune_config():
+    args = build_parser().parse_args(["finetune"])
+    for f in command_line_fields():
+        assert getattr(args, f.name) == f.default, f.name
+    args = build_parser().parse_args(
+        ["finetune", "--no-causal-mask", "--exact", "--no-sdpa", "--epochs", "2"]
     )
+    assert (args.causal, args.exact, args.sdpa, args.num_epochs) == (False, True, False, 2)
+
+
+def test_experiments_overrides_default_to_the_rows_own_options_and_seeds_to_default_seeds():
+    args = build_parser().parse_args(["experiments"])
+    assert args.seeds == list(DEFAULT_SEEDS)
+    assert all(getattr(args, name) is None for name in EXPERIMENT_OVERRIDES)
+    args = build_parser().parse_args(["experiments", "--epochs", "2", "--model-size", "tiny", "--lr", "1e-3"])
+    assert (args.num_epochs, args.model_size, args.lr) == (2, "tiny", 1e-3)
+
+
+def test_a_bad_experiments_override_is_refused_before_any_run(tmp_path, capsys):
+    results = tmp_path / "results.jsonl"
+    assert main(["experiments", "row01-book", "--epochs", "0", "--results", str(results)]) == 1
+    assert "--epochs 0: must be at least 1" in capsys.readouterr().err
+    assert not results.exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU, so cuda is not missing")
@@ -183,7 +227,7 @@ def test_finetune_runs_on_the_learners_exercises_once_they_are_written(tmp_path,
     options += ["--max-length", "24", "--data-file", str(sms_file), "--out", str(tmp_path / "o")]
     result = run_cli("finetune", *options, env=env, cwd=tmp_path)  # not the checkout's exercises/
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Learner concepts run from: exercises/" in result.stdout
+    assert "Running your exercises/ code" in result.stdout
     assert "Attention: your exercises/ code" in result.stdout
     assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mutants import MUTANTS
 
-from exercises.grading import EXERCISES
+from gpt_from_scratch.grading.points import EXERCISES
 from gpt_from_scratch.seam import CONCEPTS
 
 HERE = Path(__file__).parent

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from stand_ins import TEST_LABELS, fake_finetune
+from stand_ins import TEST_LABELS, TEST_TEXTS, fake_finetune, keyword_spam_probability
 
 from gpt_from_scratch import experiments
+from gpt_from_scratch.config import check_config
 from gpt_from_scratch.errors import OptionError
 from gpt_from_scratch.experiments import EXPERIMENTS, mcnemar_exact, read_results, report, run_experiments
-from gpt_from_scratch.finetune import check_config
+from gpt_from_scratch.rewording import reword_all
 
 
 def test_the_grid_holds_the_19_reference_rows_with_their_published_numbers():
@@ -49,7 +50,7 @@ def test_runs_are_recorded_and_a_resumed_grid_skips_finished_runs(tmp_path, monk
     row_2_misses_one = fake_finetune(
         lambda cfg: [1, 0, 1] if cfg.position == "last" else [0, 0, 1], calls=calls
     )
-    monkeypatch.setattr(experiments, "finetune", row_2_misses_one)
+    monkeypatch.setattr(experiments.runner, "finetune", row_2_misses_one)
     results = tmp_path / "results.jsonl"
     names = ["row01-book", "row02-first-token"]
     run_experiments(names, [1, 2], results, {"model_size": "tiny"}, log=lambda _: None)
@@ -77,10 +78,13 @@ def test_runs_are_recorded_and_a_resumed_grid_skips_finished_runs(tmp_path, monk
         assert key in first, key
     assert first["config"]["position"] == "last" and first["config"]["seed"] == 1
     json.dumps(first)  # plain JSON
-    assert first["test_labels"] == TEST_LABELS and len(first["reworded_test_probabilities"]) == 3
-    assert first["reworded_test_accuracy"] == pytest.approx(
-        sum(p == y for p, y in zip(first["reworded_test_predictions"], TEST_LABELS, strict=True)) / 3
-    )
+    assert first["test_labels"] == TEST_LABELS
+    # finetune scored what the runner handed it: the reworded test messages, in memory.
+    reworded = reword_all(TEST_TEXTS)
+    assert first["reworded_test_probabilities"] == [keyword_spam_probability(t) for t in reworded]
+    assert "cla.im" in reworded[2]  # the third spam message lost its "claim": one message fewer right
+    assert first["reworded_test_predictions"] == [1, 0, 0]
+    assert first["reworded_test_accuracy"] == pytest.approx(2 / 3)
 
     table = report(records)
     assert "| row02-first-token | tiny, pretrained | 3 | 90.00 ± 0.00 |" in table
@@ -92,7 +96,7 @@ def test_runs_are_recorded_and_a_resumed_grid_skips_finished_runs(tmp_path, monk
 
 
 def test_the_report_says_when_overrides_made_two_rows_one_configuration(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiments, "finetune", fake_finetune(lambda cfg: [1, 0, 1]))
+    monkeypatch.setattr(experiments.runner, "finetune", fake_finetune(lambda cfg: [1, 0, 1]))
     results = tmp_path / "results.jsonl"
     names = ["row01-book", "row06-gpt2-medium", "row18-ignore-index", "row16-flexible"]
     run_experiments(names, [1], results, {"model_size": "tiny"}, log=lambda _: None)
@@ -105,3 +109,11 @@ def test_the_report_says_when_overrides_made_two_rows_one_configuration(tmp_path
 def test_unknown_experiment_names_are_refused(tmp_path):
     with pytest.raises(OptionError, match="--list"):
         run_experiments(["row99"], [1], tmp_path / "r.jsonl")
+
+
+def test_a_bad_override_stops_the_grid_before_any_run(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(experiments.runner, "finetune", fake_finetune(lambda cfg: [1, 0, 1], calls=calls))
+    with pytest.raises(OptionError, match="--lr -1: the learning rate must be positive"):
+        run_experiments(["row01-book", "row02-first-token"], [1], tmp_path / "r.jsonl", {"lr": -1.0})
+    assert calls == [] and not (tmp_path / "r.jsonl").exists()

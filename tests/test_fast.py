@@ -7,12 +7,14 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import seam
-from gpt_from_scratch.batching import collate_trimmed, padding_is_never_read, trim_trailing_padding
 from gpt_from_scratch.checkpoint import load_classifier
+from gpt_from_scratch.fast import SpeedPlan, plan_speed
+from gpt_from_scratch.fast.padding import collate_trimmed, padding_is_never_read, trim_trailing_padding
+from gpt_from_scratch.fast.prefix_cache import PrefixCache, why_not_cacheable
+from gpt_from_scratch.fast.trunk import Trunk, embed, select_tokens
 from gpt_from_scratch.finetune import FinetuneConfig, finetune
-from gpt_from_scratch.model import GPTConfig, GPTModel, use_fused_layers, use_sdpa_attention
-from gpt_from_scratch.pooling import TokenSelector, select_tokens
-from gpt_from_scratch.prefix_cache import PrefixCache, cache_prefix_if_possible, why_not_cacheable
+from gpt_from_scratch.model import GPTConfig, GPTModel
+from gpt_from_scratch.pooling import TokenSelector
 from gpt_from_scratch.train import calc_loss_loader, train_classifier_simple
 
 CFG = GPTConfig(vocab_size=50, context_length=16, emb_dim=16, n_heads=4, n_layers=3)
@@ -20,9 +22,9 @@ PAD = 50256
 PADDED_CFG = GPTConfig(vocab_size=PAD + 1, context_length=16, emb_dim=16, n_heads=4, n_layers=3)
 
 
-def classifier(trainable: str = "last_block", **overrides) -> GPTModel:
+def classifier(trainable: str = "last_block", sdpa: bool = False, fused_layers: bool = False, **overrides):
     torch.manual_seed(0)
-    model = GPTModel(GPTConfig(**(CFG.to_dict() | overrides)))
+    model = GPTModel(GPTConfig(**(CFG.to_dict() | overrides)), sdpa=sdpa, fused_layers=fused_layers)
     seam.replace_head(model, 2)
     return seam.freeze_all_but(model, trainable)
 
@@ -52,66 +54,71 @@ def assert_same_weights(ours: dict, theirs: dict, lr: float, steps: int) -> None
 # --- SDPA attention -----------------------------------------------------------------------------
 @pytest.mark.parametrize("causal", [True, False])
 def test_sdpa_attention_equals_the_educational_path(causal):
-    model = classifier("all", causal=causal)
+    model, fast_model = classifier("all", causal=causal), classifier("all", sdpa=True, causal=causal)
     ids = torch.randint(0, CFG.vocab_size, (4, 12), generator=torch.Generator().manual_seed(1))
     labels = torch.tensor([0, 1, 1, 0])
     with torch.no_grad():
         educational = model.eval()(ids)
-        fast = use_sdpa_attention(model).eval()(ids)
+        fast = fast_model.eval()(ids)
     torch.testing.assert_close(fast, educational, rtol=1e-5, atol=1e-5)
 
-    model.train()
-    fast_loss, fast_grads = loss_and_grads(model, ids, labels)
-    use_sdpa_attention(model, False)
-    loss, grads = loss_and_grads(model, ids, labels)
+    fast_loss, fast_grads = loss_and_grads(fast_model.train(), ids, labels)
+    loss, grads = loss_and_grads(model.train(), ids, labels)
     torch.testing.assert_close(fast_loss, loss, rtol=1e-5, atol=1e-6)
     assert fast_grads.keys() == grads.keys()
     for name in grads:
         torch.testing.assert_close(fast_grads[name], grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_sdpa_attention_never_calls_the_learners_code(monkeypatch):
-    model = use_sdpa_attention(classifier())
-
+def test_sdpa_attention_replaces_only_the_concepts_attention_math(monkeypatch):
     def refuse(*args, **kwargs):
-        raise AssertionError("the SDPA path called the seam")
+        raise AssertionError("the SDPA path called the concept's attention")
 
-    for name in ("split_heads", "merge_heads", "scaled_dot_product_attention", "causal_mask"):
-        monkeypatch.setattr(seam, name, refuse)
-    model(torch.zeros(1, 5, dtype=torch.long))  # would raise if any seam function ran
-    use_sdpa_attention(model, False)
-    with pytest.raises(AssertionError, match="called the seam"):
-        model(torch.zeros(1, 5, dtype=torch.long))
+    monkeypatch.setattr(seam, "scaled_dot_product_attention", refuse)
+    classifier(sdpa=True)(torch.zeros(1, 5, dtype=torch.long))  # would raise if the concept ran
+    with pytest.raises(AssertionError, match="concept's attention"):
+        classifier()(torch.zeros(1, 5, dtype=torch.long))
 
 
-def test_sdpa_attention_is_off_by_default():
+def test_the_book_kernels_are_the_default():
     model = GPTModel(CFG)
-    assert not any(block.att.use_sdpa for block in model.trf_blocks)
+    assert not any(block.att.sdpa for block in model.trf_blocks)
+    assert not any(m.fused for m in model.modules() if hasattr(m, "fused"))
 
 
 # --- fused LayerNorm and GELU ------------------------------------------------------------------
 def test_fused_layers_equal_the_books_formulas():
-    model = classifier("all")
+    model, fused = classifier("all"), classifier("all", fused_layers=True)
     ids = torch.randint(0, CFG.vocab_size, (4, 12), generator=torch.Generator().manual_seed(1))
     labels = torch.tensor([0, 1, 1, 0])
     books_loss, books_grads = loss_and_grads(model, ids, labels)
-    fused_loss, fused_grads = loss_and_grads(use_fused_layers(model), ids, labels)
+    fused_loss, fused_grads = loss_and_grads(fused, ids, labels)
     torch.testing.assert_close(fused_loss, books_loss, rtol=1e-5, atol=1e-6)
     for name in books_grads:
         torch.testing.assert_close(fused_grads[name], books_grads[name], rtol=1e-4, atol=1e-6, msg=name)
-    assert all(m.fused for m in model.modules() if hasattr(m, "fused"))
-    assert not any(m.fused for m in use_fused_layers(model, False).modules() if hasattr(m, "fused"))
+    assert all(m.fused for m in fused.modules() if hasattr(m, "fused"))
+
+
+# --- the trunk: the model run in parts ------------------------------------------------------------
+@pytest.mark.parametrize("causal", [True, False])
+def test_the_trunk_computes_exactly_what_the_model_computes(causal):
+    model = classifier("last_block", causal=causal).eval()
+    ids = random_loader().dataset.tensors[0]
+    with torch.no_grad():
+        assert torch.equal(Trunk(model)(ids), model(ids))  # bit for bit: --exact reads through it
+    with pytest.raises(ValueError, match="at most 16"):
+        Trunk(model)(torch.zeros(1, 17, dtype=torch.long))
 
 
 # --- the last block at the read position only ---------------------------------------------------
 @pytest.mark.parametrize("sdpa", [False, True], ids=["seam", "sdpa"])
 @pytest.mark.parametrize("causal", [True, False])
 def test_the_last_block_at_the_read_positions_gives_those_positions_outputs(sdpa, causal):
-    model = use_sdpa_attention(classifier("last_two_blocks", causal=causal), sdpa)
+    model = classifier("last_two_blocks", sdpa=sdpa, causal=causal)
     ids = torch.randint(0, CFG.vocab_size, (4, 12), generator=torch.Generator().manual_seed(1))
     read_at = torch.tensor([11, 0, 5, 7])
-    every_position = model.hidden_states(ids)  # (4, 12, emb_dim)
-    only_read = model.hidden_states(ids, read_at)  # (4, emb_dim)
+    every_position = Trunk(model).hidden_states(ids)  # (4, 12, emb_dim)
+    only_read = Trunk(model, skip_unread=True).hidden_states(ids, read_at)  # (4, emb_dim)
     torch.testing.assert_close(only_read, every_position[torch.arange(4), read_at], rtol=1e-5, atol=1e-6)
 
     # The gradients too: the last block's keys and values still come from every position.
@@ -128,12 +135,12 @@ def test_the_last_block_at_the_read_positions_gives_those_positions_outputs(sdpa
 @pytest.mark.parametrize("position", ["last", "first", "flexible"])
 def test_a_selector_that_skips_unread_positions_reads_what_the_full_one_reads(position):
     torch.manual_seed(0)
-    model = use_sdpa_attention(GPTModel(PADDED_CFG).eval())
+    model = GPTModel(PADDED_CFG, sdpa=True).eval()
     seam.replace_head(model, 2)
     ids = padded_messages([3, 14, 5])
     with torch.no_grad():
         full = select_tokens(model, position, "token", PAD)(ids)
-        skipping = select_tokens(model, position, "token", PAD, skip_unread=True)
+        skipping = select_tokens(model, position, "token", PAD, Trunk(model, skip_unread=True))
         assert isinstance(skipping, TokenSelector)
         torch.testing.assert_close(skipping(ids), full.reshape(3, -1, 2)[:, -1:], rtol=1e-5, atol=1e-6)
 
@@ -144,10 +151,9 @@ def test_the_cache_with_skipped_positions_gives_the_models_outputs(trainable):
     ids = random_loader().dataset.tensors[0]
     read_at = torch.arange(len(ids)) % ids.shape[1]
     with torch.no_grad():
-        expected = model.hidden_states(ids)[torch.arange(len(ids)), read_at]
-        torch.testing.assert_close(
-            PrefixCache(model).hidden_states(ids, read_at), expected, rtol=1e-5, atol=1e-6
-        )
+        expected = Trunk(model).hidden_states(ids)[torch.arange(len(ids)), read_at]
+        cached = PrefixCache(model, skip_unread=True)
+        torch.testing.assert_close(cached.hidden_states(ids, read_at), expected, rtol=1e-5, atol=1e-6)
 
 
 # --- frozen-prefix cache ------------------------------------------------------------------------
@@ -159,7 +165,8 @@ def test_cached_model_gives_the_models_outputs():
     with torch.no_grad():
         torch.testing.assert_close(cached(ids), model(ids), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(cached(ids), model(ids), rtol=1e-5, atol=1e-6)  # now from the cache
-        torch.testing.assert_close(cached.hidden_states(ids), model.hidden_states(ids), rtol=1e-5, atol=1e-6)
+        expected = Trunk(model).hidden_states(ids)
+        torch.testing.assert_close(cached.hidden_states(ids), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_prefix_runs_once_per_distinct_row():
@@ -227,7 +234,7 @@ def test_cache_falls_back_when_it_cannot_apply(trainable, overrides, reason):
     model = classifier(trainable, **overrides)
     assert reason in why_not_cacheable(model)
     lines = []
-    assert cache_prefix_if_possible(model, lines.append) is model
+    assert SpeedPlan(prefix_cache=True).classifier(model, "last", "token", [], lines.append) is model
     assert reason in lines[0]
     with pytest.raises(ValueError, match=reason):
         PrefixCache(model)
@@ -307,8 +314,8 @@ def test_flexible_training_on_trimmed_cached_batches_ends_with_the_plain_runs_we
         seam.replace_head(model, 2)
         seam.freeze_all_but(model, "last_block")
         # As finetune sets it up for the flexible position: padding positions are never computed.
-        trained = PrefixCache(model, pad_token_id=PAD, padding_never_read=True) if fast else model
-        classifier = select_tokens(trained, "flexible", "token", PAD)
+        cached = PrefixCache(model, pad_token_id=PAD, padding_never_read=True) if fast else None
+        classifier = select_tokens(model, "flexible", "token", PAD, cached)
         g = torch.Generator().manual_seed(1)
         lengths = torch.randint(1, 15, (32,), generator=g).tolist()
         dataset = TensorDataset(padded_messages(lengths), torch.randint(0, 2, (32,), generator=g))
@@ -364,7 +371,7 @@ def test_filling_computes_each_message_once_and_training_then_computes_none(neve
         assert cached.fill([dataset]) == 0
         served = cached.prefix(ids)
         assert len(calls) == len(expected_shapes)  # served from the cache, nothing computed
-        expected = model.trf_blocks[: cached.start](model.embed(ids))  # the frozen blocks' output
+        expected = model.trf_blocks[: cached.start](embed(model, ids))  # the frozen blocks' output
     for row, length in enumerate(lengths):
         read = slice(0, length) if never_read else slice(None)
         torch.testing.assert_close(served[row, read], expected[row, read], rtol=1e-5, atol=1e-6)
@@ -405,3 +412,40 @@ def test_the_fast_recipe_ends_where_the_exact_one_does(sms_file, tmp_path, posit
     assert fast_metrics["val_losses"] == pytest.approx(exact_metrics["val_losses"], rel=1e-4)
     steps = exact_metrics["examples_seen"] // 8
     assert_same_weights(fast_weights, exact_weights, lr=1e-3, steps=steps)
+
+
+# --- the plan: every fast path decided once ------------------------------------------------------
+def test_exact_turns_every_fast_path_off_and_the_book_model_is_trained_as_it_is():
+    plan = plan_speed(FinetuneConfig(exact=True), torch.device("cpu"), log=lambda _: None)
+    assert plan == SpeedPlan()
+    assert plan.model_options == {"sdpa": False, "fused_layers": False} and plan.collate_fn is None
+    model = classifier()
+    assert plan.classifier(model, "last", "token", [], log=lambda _: None) is model
+
+
+def test_the_default_plan_runs_every_fast_path_that_applies():
+    plan = plan_speed(FinetuneConfig(), torch.device("cpu"), log=lambda _: None)
+    assert (plan.sdpa, plan.fused_layers, plan.skip_unread, plan.prefix_cache) == (True, True, True, True)
+    assert not plan.trim_padding  # the book's last token reads padding
+    flexible = plan_speed(FinetuneConfig(position="flexible"), torch.device("cpu"), log=lambda _: None)
+    assert flexible.trim_padding and flexible.collate_fn is collate_trimmed
+    mean = plan_speed(FinetuneConfig(pooling="mean"), torch.device("cpu"), log=lambda _: None)
+    assert not mean.skip_unread  # a mean reads every position
+
+
+def test_the_learners_code_is_never_bypassed():
+    lines = []
+    with seam.using("exercises"):
+        plan = plan_speed(FinetuneConfig(), torch.device("cpu"), log=lines.append)
+    assert not plan.sdpa and plan.fused_layers
+    assert "your exercises/ code" in lines[0]
+
+
+@pytest.mark.parametrize("option", ["bf16", "compile"])
+def test_cuda_only_paths_are_refused_on_the_cpu_and_with_exact(option):
+    from gpt_from_scratch.errors import OptionError
+
+    with pytest.raises(OptionError, match=f"--{option} is for CUDA"):
+        plan_speed(FinetuneConfig(**{option: True}), torch.device("cpu"))
+    with pytest.raises(OptionError, match=f"cannot run with --{option}"):
+        plan_speed(FinetuneConfig(exact=True, **{option: True}), torch.device("cuda"))

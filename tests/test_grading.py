@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exercises.grading import EXERCISES
+from gpt_from_scratch.grading.points import EXERCISES
 
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL_POINTS = sum(points for _, points in EXERCISES.values())
@@ -81,8 +81,11 @@ def test_results_json_for_the_solutions_scores_full_marks(tmp_path):
 
 
 def test_a_test_file_that_cannot_be_imported_still_appears_with_zero(tmp_path):
+    # A checkout as the grader sees it: exercises/, and the root files that load the grading plugin.
     copy = tmp_path / "exercises"
     shutil.copytree(ROOT / "exercises", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
     (copy / "tests" / "test_loss.py").write_text("this is not python\n")
     out = tmp_path / "results.json"
     run_exercises("--impl", "solutions", f"--results-json={out}", cwd=tmp_path)

@@ -153,3 +153,71 @@ def test_layer_norm_and_gelu_match_torch():
     x = torch.randn(4, 10)
     torch.testing.assert_close(LayerNorm(10)(x), torch.nn.functional.layer_norm(x, (10,), eps=1e-5))
     torch.testing.assert_close(GELU()(x), torch.nn.functional.gelu(x, approximate="tanh"))
+
+
+# --- the book's computation, bit for bit ----------------------------------------------------------
+# The book's chapter 3-4 code, written out as the book writes it (operation for operation), run on
+# our model's own parameters. --exact promises this computation; torch.equal, not a tolerance.
+def book_layer_norm(norm, x):
+    mean = x.mean(dim=-1, keepdim=True)
+    var = x.var(dim=-1, keepdim=True, unbiased=False)
+    norm_x = (x - mean) / torch.sqrt(var + norm.eps)
+    return norm.scale * norm_x + norm.shift
+
+
+def book_gelu(x):
+    return (
+        0.5
+        * x
+        * (1 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * torch.pow(x, 3))))
+    )
+
+
+def book_attention(att, x):
+    b, num_tokens, _ = x.shape
+    head_dim = att.d_out // att.num_heads
+    keys = att.W_key(x).view(b, num_tokens, att.num_heads, head_dim).transpose(1, 2)
+    queries = att.W_query(x).view(b, num_tokens, att.num_heads, head_dim).transpose(1, 2)
+    values = att.W_value(x).view(b, num_tokens, att.num_heads, head_dim).transpose(1, 2)
+    attn_scores = queries @ keys.transpose(2, 3)
+    mask_bool = torch.triu(torch.ones(num_tokens, num_tokens), diagonal=1).bool()
+    attn_scores.masked_fill_(mask_bool, -torch.inf)
+    attn_weights = torch.softmax(attn_scores / keys.shape[-1] ** 0.5, dim=-1)
+    context_vec = (attn_weights @ values).transpose(1, 2)
+    context_vec = context_vec.contiguous().view(b, num_tokens, att.d_out)
+    return att.out_proj(context_vec)
+
+
+def book_forward(model, in_idx):
+    x = model.tok_emb(in_idx) + model.pos_emb(torch.arange(in_idx.shape[1]))
+    for block in model.trf_blocks:
+        shortcut = x
+        x = book_attention(block.att, book_layer_norm(block.norm1, x)) + shortcut
+        shortcut = x
+        linear1, _, linear2 = block.ff.layers
+        x = linear2(book_gelu(linear1(book_layer_norm(block.norm2, x)))) + shortcut
+    return model.out_head(book_layer_norm(model.final_norm, x))
+
+
+def test_the_book_kernels_compute_the_books_formulas_bit_for_bit():
+    from gpt_from_scratch.model import GELU, LayerNorm
+
+    torch.manual_seed(4)
+    norm = LayerNorm(64)
+    torch.nn.init.normal_(norm.scale)
+    torch.nn.init.normal_(norm.shift)
+    x = torch.randn(8, 5, 64) * 3 + 1
+    with torch.no_grad():
+        assert torch.equal(norm(x), book_layer_norm(norm, x))
+        assert torch.equal(GELU()(x), book_gelu(x))
+
+
+def test_the_model_computes_the_books_model_bit_for_bit():
+    torch.manual_seed(5)
+    model = GPTModel(GPTConfig(vocab_size=97, context_length=16, emb_dim=32, n_heads=4, n_layers=3)).eval()
+    for norm in (m for m in model.modules() if hasattr(m, "scale")):
+        torch.nn.init.normal_(norm.scale)  # not the identity, so that the operation order matters
+        torch.nn.init.normal_(norm.shift)
+    ids = torch.randint(0, 97, (3, 16))
+    with torch.no_grad():
+        assert torch.equal(model(ids), book_forward(model, ids))

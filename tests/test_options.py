@@ -11,10 +11,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import cli, seam
 from gpt_from_scratch.checkpoint import load_classifier
+from gpt_from_scratch.config import FinetuneConfig, check_config
 from gpt_from_scratch.errors import OptionError
-from gpt_from_scratch.finetune import FinetuneConfig, check_config, finetune, set_causal
+from gpt_from_scratch.fast.trunk import Trunk, select_tokens
+from gpt_from_scratch.finetune import finetune, set_causal
 from gpt_from_scratch.model import GPTConfig, GPTModel
-from gpt_from_scratch.pooling import TokenSelector, last_real_positions, select_tokens
+from gpt_from_scratch.pooling import TokenSelector, last_real_positions
 from gpt_from_scratch.train import train_classifier_simple
 
 CFG = GPTConfig(vocab_size=50, context_length=16, emb_dim=8, n_heads=2, n_layers=3)
@@ -53,7 +55,7 @@ def test_the_books_last_token_path_is_the_plain_model():
 def test_a_last_token_selector_reads_what_the_plain_model_reads():
     model = classifier()
     ids = real_tokens(3, 9)
-    torch.testing.assert_close(logits(TokenSelector(model, "last"), ids), model(ids)[:, -1, :])
+    torch.testing.assert_close(logits(TokenSelector(Trunk(model), "last"), ids), model(ids)[:, -1, :])
 
 
 def test_first_token_training_reads_position_zero():
@@ -198,24 +200,42 @@ def test_max_steps_stops_after_that_many_batches():
     ("values", "message"),
     [
         (dict(ignore_index=50256), "labels are class ids"),
-        (dict(context="none"), "batch_size=1"),
-        (dict(context="full", max_length=64), "leave max_length unset"),
-        (dict(position="middle"), "position must be one of"),
-        (dict(accumulation_steps=0), "at least 1"),
+        (dict(context="none"), "use --batch-size 1"),
+        (dict(context="full", max_length=64), "leave --max-length unset"),
+        (dict(position="middle"), "--position middle: choose one of last, first, flexible"),
+        (dict(position="first", pooling="mean"), "--position first would be ignored"),
+        (dict(model_size="gpt2-huge"), "--model-size gpt2-huge: choose one of"),
+        (dict(accumulation_steps=0), "--accumulation-steps 0: must be at least 1"),
+        (dict(num_epochs=0), "--epochs 0: must be at least 1"),
+        (dict(batch_size=0), "--batch-size 0: must be at least 1"),
+        (dict(eval_freq=0), "--eval-freq 0: must be at least 1"),
+        (dict(eval_iter=0), "--eval-iter 0: must be at least 1"),
+        (dict(lora_rank=0), "--lora-rank 0: must be at least 1"),
+        (dict(max_length=0), "--max-length 0: must be at least 1"),
+        (dict(max_steps=0), "--max-steps 0: must be at least 1"),
+        (dict(lr=-1.0), "--lr -1: the learning rate must be positive"),
+        (dict(weight_decay=-0.5), "--weight-decay -0.5: the weight decay must be 0 or more"),
+        (dict(lora_alpha=0.0), "--lora-alpha 0: the LoRA scale must be positive"),
+        (dict(num_classes=1), "num_classes=1: a classifier needs at least 2 classes"),
     ],
 )
-def test_options_that_cannot_work_are_refused(values, message):
+def test_options_that_cannot_work_are_refused_naming_the_flag(values, message):
     with pytest.raises(OptionError, match=message):
         check_config(FinetuneConfig(**values))
 
 
+def test_the_defaults_and_the_book_recipe_pass_the_check():
+    check_config(FinetuneConfig())
+    check_config(FinetuneConfig(model_size="gpt2-small", context="none", batch_size=1, accumulation_steps=8))
+
+
 def test_the_cli_refuses_ignore_index_with_the_reason(capsys, sms_file):
-    code = cli.main(
-        ["finetune", "--weights", "random", "--data-file", str(sms_file), "--ignore-index", "50256"]
-    )
+    code = cli.main(["finetune", "--weights", "random", "--data-file", str(sms_file), "--ignore-index", "7"])
     assert code == 1
     err = capsys.readouterr().err
+    assert "--ignore-index 7 is refused" in err
     assert "labels are class ids" in err and "--position flexible" in err
+    assert "ignore_index=50256" not in err  # it names what the user typed, not a value they did not
 
 
 # --- end to end -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The experiment report's plots (issue 5): plot_report, and `experiments --report` writing them."""
+"""The experiment report's figures: plot_report, write_report, and `experiments --report` writing them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from stand_ins import fake_finetune
 
 from gpt_from_scratch import experiments
 from gpt_from_scratch.cli import main
-from gpt_from_scratch.experiments import read_results, report, run_experiments, summarize
-from gpt_from_scratch.finetune import FinetuneConfig
-from gpt_from_scratch.plots import plot_report
+from gpt_from_scratch.config import FinetuneConfig
+from gpt_from_scratch.experiments import read_results, report, run_experiments, summarize, write_report
+from gpt_from_scratch.experiments.figures import plot_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REPORT_FILES = ("report.md", "accuracy.png", "time-vs-accuracy.png")
@@ -32,7 +32,7 @@ def results(tmp_path, monkeypatch) -> Path:
     def seconds(cfg: FinetuneConfig) -> float:
         return 0.5 if cfg.position == "last" else 2.0
 
-    monkeypatch.setattr(experiments, "finetune", fake_finetune(predictions, seconds))
+    monkeypatch.setattr(experiments.runner, "finetune", fake_finetune(predictions, seconds))
     path = tmp_path / "runs" / "results.jsonl"
     names = ["row01-book", "row02-first-token"]
     run_experiments(names, [1, 2], path, {"model_size": "tiny"}, log=lambda _: None)
@@ -60,10 +60,9 @@ def test_the_report_and_the_plots_group_the_records_alike(results):
     )
 
 
-@pytest.mark.parametrize("source", ["path", "records"])
-def test_plot_report_writes_the_two_pngs(results, tmp_path, source):
+def test_plot_report_writes_the_two_pngs(results, tmp_path):
     out = tmp_path / "plots"
-    paths = plot_report(results if source == "path" else read_results(results), out)
+    paths = plot_report(summarize(read_results(results)), out)
     assert paths == [out / "accuracy.png", out / "time-vs-accuracy.png"]
     for path in paths:
         assert_png(path)
@@ -71,7 +70,15 @@ def test_plot_report_writes_the_two_pngs(results, tmp_path, source):
 
 def test_plot_report_refuses_an_empty_results_file(tmp_path):
     with pytest.raises(ValueError, match="no experiment records"):
-        plot_report(tmp_path / "missing.jsonl", tmp_path)
+        plot_report(summarize(read_results(tmp_path / "missing.jsonl")), tmp_path)
+
+
+def test_write_report_writes_the_table_and_the_figures(results, tmp_path):
+    records = read_results(results)
+    table, written = write_report(records, tmp_path / "report", note=print)
+    assert table == report(records)
+    assert [path.name for path in written] == list(REPORT_FILES)
+    assert written[0].read_text(encoding="utf-8") == table
 
 
 def test_cli_report_prints_the_table_and_writes_it_with_its_plots_beside_the_results(results, capsys):
@@ -94,7 +101,7 @@ def test_cli_report_dir(results, tmp_path, capsys):
 
 
 def test_cli_report_without_matplotlib_still_writes_the_table(results, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "gpt_from_scratch.plots", None)  # `from .plots import` fails
+    monkeypatch.setitem(sys.modules, "gpt_from_scratch.experiments.figures", None)  # its import fails
     assert main(["experiments", "--report", "--results", str(results)]) == 0
     out, err = capsys.readouterr()
     assert out == report(read_results(results))

@@ -1,4 +1,4 @@
-"""The seam: one switch decides whether solutions/ or exercises/ run inside the model."""
+"""The seam: one `with` block decides whether solutions/ or exercises/ run inside the model."""
 
 from __future__ import annotations
 
@@ -12,28 +12,30 @@ import solutions.attention
 from gpt_from_scratch import seam
 
 
-@pytest.fixture(autouse=True)
-def restore_choice(monkeypatch):
-    monkeypatch.setattr(seam, "_chosen", None)
-    monkeypatch.delenv(seam.ENV_VAR, raising=False)
-
-
-def test_solutions_are_the_default():
+def test_solutions_are_the_default_whatever_the_environment_says(monkeypatch):
+    monkeypatch.setenv(seam.ENV_VAR, "exercises")  # only a command line's --impl default reads it
     assert seam.current() == "solutions"
     assert seam.module("attention") is solutions.attention
 
 
-def test_environment_variable_chooses_the_implementation(monkeypatch):
-    monkeypatch.setenv(seam.ENV_VAR, "exercises")
-    assert seam.current() == "exercises"
+def test_a_choice_lasts_for_its_with_block_only():
+    with seam.using("exercises"):
+        assert seam.current() == "exercises"
+        with seam.using("solutions"):
+            assert seam.current() == "solutions"
+        assert seam.current() == "exercises"
+    assert seam.current() == "solutions"
 
 
-def test_unknown_implementation_is_refused(monkeypatch):
-    with pytest.raises(ValueError, match="solutions, exercises"):
-        seam.use("homework")
-    monkeypatch.setenv(seam.ENV_VAR, "homework")
-    with pytest.raises(ValueError, match="GPT_FROM_SCRATCH_IMPL"):
-        seam.current()
+def test_a_choice_is_restored_after_an_error():
+    with pytest.raises(RuntimeError), seam.using("exercises"):
+        raise RuntimeError("a stub failed")
+    assert seam.current() == "solutions"
+
+
+def test_unknown_implementation_is_refused():
+    with pytest.raises(ValueError, match="solutions, exercises"), seam.using("homework"):
+        pass
 
 
 def test_model_runs_whatever_implementation_is_chosen(monkeypatch, tiny_model):
@@ -55,15 +57,15 @@ def test_model_runs_whatever_implementation_is_chosen(monkeypatch, tiny_model):
 
     ids = torch.randint(0, 100, (1, 4))
     expected = tiny_model(ids)
-    seam.use("exercises")
-    torch.testing.assert_close(tiny_model(ids), expected)
+    with seam.using("exercises"):
+        torch.testing.assert_close(tiny_model(ids), expected)
     assert len(calls) == tiny_model.cfg.n_layers
 
 
 def test_missing_exercises_package_says_what_to_do(monkeypatch):
-    monkeypatch.setitem(sys.modules, "exercises", None)  # makes the import fail
-    seam.use("exercises")
-    with pytest.raises(ModuleNotFoundError, match="exercises/attention.py"):
+    monkeypatch.setitem(sys.modules, "exercises", None)  # makes the import fail,
+    monkeypatch.setitem(sys.modules, "exercises.attention", None)  # even once the exercises were imported
+    with seam.using("exercises"), pytest.raises(ModuleNotFoundError, match="exercises/attention.py"):
         seam.module("attention")
 
 
@@ -93,6 +95,8 @@ def test_a_wrong_shape_from_a_learners_function_is_named_inside_the_model(monkey
     )  # no transpose
     monkeypatch.setitem(sys.modules, "exercises", types.ModuleType("exercises"))
     monkeypatch.setitem(sys.modules, "exercises.attention", fake_attention)
-    seam.use("exercises")
-    with pytest.raises(ShapeError, match=r"exercises/attention.py::split_heads returned \(1, 4, 2, 16\)"):
+    with (
+        seam.using("exercises"),
+        pytest.raises(ShapeError, match=r"exercises/attention.py::split_heads returned \(1, 4, 2, 16\)"),
+    ):
         tiny_model(torch.randint(0, 100, (1, 4)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,8 +25,10 @@ from gpt_from_scratch import weights
 from gpt_from_scratch.errors import DownloadError, WeightsError
 from gpt_from_scratch.model import GPTConfig, GPTModel, model_config
 from gpt_from_scratch.weights import (
+    CONFIG_FILE,
     HF_REPOS,
     WEIGHTS_FILE,
+    config_from_hf,
     download_gpt2,
     infer_config,
     load_gpt2_state_dict,
@@ -42,20 +45,46 @@ TOL = {"atol": 1e-5, "rtol": 1e-5}
 LAYOUTS = ("transformers", "hub")
 
 
-@pytest.fixture(scope="module")
-def hf_model():
-    """A seeded random GPT2LMHeadModel shaped like our 'tiny' config, in eval mode."""
+# openai-community/gpt2's config.json, as the hub serves it.
+HUB_GPT2_CONFIG = {
+    "activation_function": "gelu_new",
+    "architectures": ["GPT2LMHeadModel"],
+    "attn_pdrop": 0.1,
+    "bos_token_id": 50256,
+    "embd_pdrop": 0.1,
+    "eos_token_id": 50256,
+    "initializer_range": 0.02,
+    "layer_norm_epsilon": 1e-05,
+    "model_type": "gpt2",
+    "n_ctx": 1024,
+    "n_embd": 768,
+    "n_head": 12,
+    "n_layer": 12,
+    "n_positions": 1024,
+    "resid_pdrop": 0.1,
+    "summary_activation": None,
+    "summary_first_dropout": 0.1,
+    "summary_proj_to_labels": True,
+    "summary_type": "cls_index",
+    "summary_use_proj": True,
+    "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50}},
+    "vocab_size": 50257,
+}
+# A shape no --model-size names, so only its config.json can describe it.
+CUSTOM = {"n_layer": 3, "n_embd": 48, "n_head": 3, "n_positions": 64, "vocab_size": 1000}
+
+
+def _random_gpt2(**shape: int):
+    """A seeded random GPT2LMHeadModel of the given shape, in eval mode."""
     cfg = transformers.GPT2Config(
-        vocab_size=TINY.vocab_size,
-        n_positions=TINY.context_length,
-        n_embd=TINY.emb_dim,
-        n_layer=TINY.n_layers,
-        n_head=TINY.n_heads,
+        **shape,
         activation_function="gelu_new",  # the tanh GELU that GPT-2 (and our GELU) uses
         layer_norm_epsilon=1e-5,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        bos_token_id=0,  # inside even a small vocabulary
+        eos_token_id=0,
     )
     torch.manual_seed(0)
     model = transformers.GPT2LMHeadModel(cfg).eval()
@@ -68,26 +97,57 @@ def hf_model():
     return model
 
 
-@pytest.fixture(scope="module")
-def checkpoints(hf_model, tmp_path_factory) -> dict[str, Path]:
-    """The tiny model saved in both layouts users meet, as folders holding model.safetensors.
+def _save_both_layouts(model, root: Path, hub_config: bool) -> dict[str, Path]:
+    """model saved in both layouts users meet, as folders holding model.safetensors.
 
-    'transformers': what GPT2LMHeadModel.save_pretrained writes ('transformer.' prefix).
-    'hub': what openai-community/gpt2 serves: no prefix, no lm_head, plus causal-mask buffers.
+    'transformers': what GPT2LMHeadModel.save_pretrained writes ('transformer.' prefix, config.json).
+    'hub': what openai-community/gpt2 serves: no prefix, no lm_head, plus causal-mask buffers; with
+    hub_config, also a config.json with the hub's keys.
     """
-    root = tmp_path_factory.mktemp("checkpoints")
-    hf_model.save_pretrained(root / "transformers")
+    model.save_pretrained(root / "transformers")
     saved = load_file(root / "transformers" / WEIGHTS_FILE)
     hub = {
         name.removeprefix("transformer."): t for name, t in saved.items() if not name.startswith("lm_head")
     }
-    n = TINY.context_length
-    for i in range(TINY.n_layers):
+    n, cfg = model.config.n_positions, model.config.to_dict()
+    for i in range(model.config.n_layer):
         hub[f"h.{i}.attn.bias"] = torch.tril(torch.ones(n, n)).view(1, 1, n, n)
         hub[f"h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
     (root / "hub").mkdir()
     save_file(hub, root / "hub" / WEIGHTS_FILE)
+    if hub_config:
+        config = {key: cfg[key] for key in HUB_GPT2_CONFIG if key in cfg} | {"n_ctx": n}
+        (root / "hub" / CONFIG_FILE).write_text(json.dumps(config, indent=2))
     return {"transformers": root / "transformers", "hub": root / "hub"}
+
+
+@pytest.fixture(scope="module")
+def hf_model():
+    """The tiny GPT-2, shaped like our 'tiny' config."""
+    return _random_gpt2(
+        vocab_size=TINY.vocab_size,
+        n_positions=TINY.context_length,
+        n_embd=TINY.emb_dim,
+        n_layer=TINY.n_layers,
+        n_head=TINY.n_heads,
+    )
+
+
+@pytest.fixture(scope="module")
+def checkpoints(hf_model, tmp_path_factory) -> dict[str, Path]:
+    """The tiny model in both layouts; the hub one without config.json, as --model-size tiny reads it."""
+    return _save_both_layouts(hf_model, tmp_path_factory.mktemp("checkpoints"), hub_config=False)
+
+
+@pytest.fixture(scope="module")
+def custom_model():
+    return _random_gpt2(**CUSTOM)
+
+
+@pytest.fixture(scope="module")
+def custom_checkpoints(custom_model, tmp_path_factory) -> dict[str, Path]:
+    """The custom-shaped model in both layouts, each with its config.json."""
+    return _save_both_layouts(custom_model, tmp_path_factory.mktemp("custom"), hub_config=True)
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +249,121 @@ def test_infer_config_needs_n_heads_for_an_unknown_width():
     assert infer_config(state_dict, n_heads=5) == GPTConfig(
         vocab_size=10, context_length=8, emb_dim=40, n_heads=5, n_layers=0
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The shape from config.json
+# ---------------------------------------------------------------------------------------------
+
+
+def _shape(cfg: GPTConfig) -> dict[str, int]:
+    """cfg in config.json's names, to compare with CUSTOM."""
+    return {
+        "n_layer": cfg.n_layers,
+        "n_embd": cfg.emb_dim,
+        "n_head": cfg.n_heads,
+        "n_positions": cfg.context_length,
+        "vocab_size": cfg.vocab_size,
+    }
+
+
+def _one_line_error(model_size, weights_dir) -> str:
+    with pytest.raises(WeightsError) as info:
+        load_pretrained_gpt(model_size, weights_dir=weights_dir)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_hub_config_json_is_gpt2_small():
+    assert config_from_hf(HUB_GPT2_CONFIG) == model_config("gpt2-small")
+    # PyTorch's own tanh GELU is the same function as gelu_new.
+    tanh_gelu = HUB_GPT2_CONFIG | {"activation_function": "gelu_pytorch_tanh"}
+    assert config_from_hf(tanh_gelu) == model_config("gpt2-small")
+
+
+def test_n_ctx_stands_in_for_a_missing_n_positions():
+    config = {key: value for key, value in HUB_GPT2_CONFIG.items() if key != "n_positions"}
+    assert config_from_hf(config | {"n_ctx": 64}).context_length == 64
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_custom_shape_loads_from_its_config_json(layout, custom_checkpoints, custom_model):
+    model = load_pretrained_gpt(None, weights_dir=custom_checkpoints[layout])
+    assert _shape(model.cfg) == CUSTOM and not model.training
+    ids = torch.randint(0, CUSTOM["vocab_size"], (2, 17), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = custom_model(ids).logits
+    torch.testing.assert_close(_our_logits(model, ids), expected, **TOL)
+
+
+def test_the_safetensors_file_itself_finds_its_config_json(custom_checkpoints):
+    model = load_pretrained_gpt(None, weights_dir=custom_checkpoints["hub"] / WEIGHTS_FILE)
+    assert _shape(model.cfg) == CUSTOM
+
+
+def test_a_model_size_that_agrees_with_config_json(checkpoints, token_ids, hf_logits):
+    assert (checkpoints["transformers"] / CONFIG_FILE).is_file()
+    model = load_pretrained_gpt("tiny", weights_dir=checkpoints["transformers"])
+    torch.testing.assert_close(_our_logits(model, token_ids), hf_logits, **TOL)
+
+
+def test_a_model_size_that_disagrees_names_both_shapes(custom_checkpoints):
+    message = _one_line_error("tiny", custom_checkpoints["hub"])
+    assert (
+        "--model-size tiny (2 layers, emb_dim 32, 2 heads, vocab_size 50257, context_length 256)" in message
+    )
+    assert "(3 layers, emb_dim 48, 3 heads, vocab_size 1000, context_length 64)" in message
+    assert str(custom_checkpoints["hub"] / CONFIG_FILE) in message
+
+
+def test_without_config_json_the_default_is_gpt2_small(checkpoints):
+    # The tiny weights do not fit gpt2-small; the refusal comes before building a 124M-parameter model.
+    message = _one_line_error(None, checkpoints["hub"])
+    assert "emb_dim 32" in message and "emb_dim 768" in message
+    assert "--model-size" in message and CONFIG_FILE in message
+
+
+def test_a_config_json_from_another_checkpoint(custom_checkpoints, checkpoints, tmp_path):
+    (tmp_path / WEIGHTS_FILE).write_bytes((checkpoints["hub"] / WEIGHTS_FILE).read_bytes())
+    (tmp_path / CONFIG_FILE).write_text((custom_checkpoints["hub"] / CONFIG_FILE).read_text())
+    message = _one_line_error(None, tmp_path)
+    assert "hold 2 layers, emb_dim 32" in message and "says 3 layers, emb_dim 48" in message
+    assert "different checkpoints" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"model_type": "bert"}, "model_type is 'bert', not 'gpt2'"),
+        ({"model_type": None}, "model_type is None, not 'gpt2'"),
+        (
+            {"activation_function": "relu"},
+            "activation_function is 'relu' but our GPTModel hard-codes 'gelu_new'",
+        ),
+        ({"layer_norm_epsilon": 1e-6}, "layer_norm_epsilon is 1e-06 but our GPTModel hard-codes 1e-05"),
+        ({"tie_word_embeddings": False}, "tie_word_embeddings is False"),
+        ({"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx is True"),
+        ({"n_inner": 100}, "n_inner is 100 but our GPTModel hard-codes 4 \\* n_embd = 192"),
+        ({"n_head": 5}, "n_embd 48 is not divisible by n_head 5"),
+        ({"n_layer": "3"}, "n_layer is '3', not a positive whole number"),
+    ],
+)
+def test_refuses_a_config_json_our_model_cannot_run(change, problem, custom_checkpoints, tmp_path):
+    config = json.loads((custom_checkpoints["transformers"] / CONFIG_FILE).read_text()) | change
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(config))
+    message = _one_line_error(None, tmp_path)
+    assert message.startswith(f"{tmp_path / CONFIG_FILE}: ")
+    assert re.search(problem, message), message
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"), [("{not json", "is not valid JSON"), ("[1, 2]", "holds a list")]
+)
+def test_refuses_malformed_json(text, problem, tmp_path):
+    (tmp_path / CONFIG_FILE).write_text(text)
+    message = _one_line_error(None, tmp_path)
+    assert f"{tmp_path / CONFIG_FILE} {problem}" in message
 
 
 # ---------------------------------------------------------------------------------------------

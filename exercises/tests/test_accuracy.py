@@ -1,3 +1,4 @@
+# Do not edit: these tests check exercises/accuracy.py, the file you write.
 """Exercise 5: classification accuracy over a batch and over a data loader (exercises/accuracy.py)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
-from .checks import TokenLookup, assert_matches_golden, golden, impl, where
+from gpt_from_scratch.grading.checks import TokenLookup, assert_matches_golden, golden, impl, where
 
 pytestmark = pytest.mark.accuracy
 

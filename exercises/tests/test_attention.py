@@ -1,3 +1,4 @@
+# Do not edit: these tests check exercises/attention.py, the file you write.
 """Exercise 1: scaled dot-product attention, split_heads and merge_heads (exercises/attention.py)."""
 
 from __future__ import annotations
@@ -7,9 +8,8 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from gpt_from_scratch.grading.checks import assert_matches_golden, check_shape, golden, impl, where
 from gpt_from_scratch.model import MultiHeadAttention
-
-from .checks import assert_matches_golden, check_shape, golden, impl, where
 
 pytestmark = pytest.mark.attention
 

@@ -1,3 +1,4 @@
+# Do not edit: these tests check exercises/causal_mask.py, the file you write.
 """Exercise 2: the causal mask, built and applied (exercises/causal_mask.py)."""
 
 from __future__ import annotations
@@ -7,9 +8,8 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from gpt_from_scratch.grading.checks import assert_matches_golden, check_shape, golden, impl, where
 from gpt_from_scratch.model import GPTConfig, GPTModel
-
-from .checks import assert_matches_golden, check_shape, golden, impl, where
 
 pytestmark = pytest.mark.causal_mask
 

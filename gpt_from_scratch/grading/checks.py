@@ -1,4 +1,4 @@
-"""Helpers for the exercise tests: golden values, and failure messages written for learners."""
+"""The exercise tests' helpers: golden values, and failure messages written for learners."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from gpt_from_scratch import seam
+from .. import seam
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+# The golden files stay beside the tests they serve; tests/make_golden.py writes them from solutions/.
+GOLDEN_DIR = Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"
 
 
 def impl(concept: str) -> ModuleType:

@@ -3,22 +3,23 @@
 In the book's setting only the last block, the final LayerNorm and the head train. The eleven blocks
 below never change and (with dropout 0) give the same output every time they see the same message,
 so recomputing them at every step and every evaluation is ~80% of the work for nothing. PrefixCache
-wraps the model: it computes the frozen prefix for a row of token ids the first time it sees that row,
-keeps the result, and runs only the trainable rest on it. It takes and returns what GPTModel does, so
-the learner's loss and accuracy, and pooling.TokenSelector, work on it unchanged.
+is a Trunk (trunk.py) whose prefix, the input of the first trainable block, comes from a cache: it
+computes the frozen prefix for a row of token ids the first time it sees that row (or up front, in
+`fill`), keeps the result, and runs only the trainable rest on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .model import GPTModel
-from .tokenizer import PAD_TOKEN_ID
+from ..model import GPTModel
+from ..tokenizer import PAD_TOKEN_ID
+from .trunk import Trunk, embed
 
 
 def first_trainable_block(model: GPTModel) -> int:
@@ -44,36 +45,26 @@ def why_not_cacheable(model: GPTModel) -> str | None:
     return None
 
 
-class PrefixCache(nn.Module):
-    """A GPTModel whose frozen lowest blocks run once per distinct row of token ids."""
+class PrefixCache(Trunk):
+    """A Trunk whose frozen lowest blocks run once per distinct row of token ids."""
 
     def __init__(
-        self, model: GPTModel, pad_token_id: int = PAD_TOKEN_ID, padding_never_read: bool = False
+        self,
+        model: GPTModel,
+        pad_token_id: int = PAD_TOKEN_ID,
+        padding_never_read: bool = False,
+        skip_unread: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(model, skip_unread)
         reason = why_not_cacheable(model)
         if reason is not None:
             raise ValueError(f"cannot cache the frozen prefix: {reason}")
-        self.model = model
-        self.cfg = model.cfg
         self.start = first_trainable_block(model)
         self.pad_token_id = pad_token_id
         # True when the classifier reads no output at a padding position (batching.padding_is_never_read):
         # then a message's padding positions may be served as zeros instead of being computed.
         self.padding_never_read = padding_never_read and self._causal_prefix()
         self._cache: dict[bytes, torch.Tensor] = {}  # key of a row -> (num_tokens, emb_dim)
-
-    @property
-    def out_head(self) -> nn.Module:
-        return self.model.out_head
-
-    def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
-        return self.model.out_head(self.hidden_states(in_idx))  # (batch, num_tokens, num_classes)
-
-    def hidden_states(self, in_idx: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
-        """Like GPTModel.hidden_states: (batch, num_tokens) ids -> (batch, num_tokens, emb_dim)."""
-        x = self.prefix(in_idx)  # (batch, num_tokens, emb_dim), the input of block self.start
-        return self.model.run_blocks(x, self.start, read_at)
 
     def prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
         """The frozen prefix's output for each row, computed only for rows not seen before."""
@@ -155,25 +146,9 @@ class PrefixCache(nn.Module):
         return row[:length].tobytes(), max(1, length) if self.padding_never_read else len(row)
 
     def _run_prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
-        x = self.model.embed(in_idx)  # (batch, num_tokens, emb_dim)
-        for block in self.model.trf_blocks[: self.start]:
-            x = block(x)
-        return x
+        return self.model.trf_blocks[: self.start](embed(self.model, in_idx))  # (batch, num_tokens, emb_dim)
 
     @property
     def num_cached(self) -> int:
         """How many distinct rows have their prefix output stored."""
         return len(self._cache)
-
-
-def cache_prefix_if_possible(
-    model: GPTModel, log: Callable[[str], None] = print, padding_never_read: bool = False
-) -> nn.Module:
-    """PrefixCache(model) when its frozen prefix can be cached; otherwise model itself, saying why."""
-    reason = why_not_cacheable(model)
-    if reason is not None:
-        log(f"Frozen-prefix cache: off ({reason})")
-        return model
-    cached = PrefixCache(model, padding_never_read=padding_never_read)
-    log(f"Frozen-prefix cache: blocks 0-{cached.start - 1} run once per message")
-    return cached

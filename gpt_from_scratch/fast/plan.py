@@ -1,0 +1,160 @@
+"""The one place a run's fast paths are decided: plan_speed reads the options once, SpeedPlan applies them.
+
+- sdpa: attention in PyTorch's fused scaled_dot_product_attention instead of the concept's math.
+  Off whenever the learner's own code runs (--impl exercises), which it would bypass.
+- fused_layers: LayerNorm and GELU as PyTorch's one-kernel layer_norm and gelu(approximate="tanh").
+- skip_unread: the last block computes its output only at the position the classifier reads (trunk.py).
+- prefix_cache: the frozen blocks below the first trainable one run once per message, filled up
+  front (prefix_cache.py). Applies when they are frozen and dropout is 0; otherwise it says why not.
+- trim_padding: each batch padded only to its longest message, when the classifier never reads
+  padding (padding.py). The book's last-token setting keeps its padding.
+- bf16, compile (CUDA only): bf16 autocast, which changes the numbers, and torch.compile of the blocks.
+- DDP: under torchrun, the trained module is wrapped in DistributedDataParallel (distributed.py).
+The first five change the answer by float rounding only; exact=True turns every one of them off, for
+the book's computation bit for bit. Evaluation always runs under torch.inference_mode(), which
+gives the same numbers as no_grad.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from .. import seam
+from ..distributed import Distributed
+from ..errors import OptionError
+from ..model import GPTModel
+from ..tokenizer import PAD_TOKEN_ID
+from .padding import collate_trimmed, padding_is_never_read
+from .prefix_cache import PrefixCache, why_not_cacheable
+from .trunk import Trunk, select_tokens
+
+Log = Callable[[str], None]
+
+
+class SpeedOptions(Protocol):
+    """The options plan_speed reads (FinetuneConfig has them all)."""
+
+    sdpa: bool
+    fused_layers: bool
+    skip_unread: bool
+    prefix_cache: bool
+    trim_padding: bool
+    exact: bool
+    bf16: bool
+    compile: bool
+    position: str  # with pooling and causal: does the classifier ever read a padding position?
+    pooling: str
+    causal: bool
+
+
+@dataclass(frozen=True)
+class SpeedPlan:
+    """The fast paths one run uses; all off is the book's computation bit for bit."""
+
+    sdpa: bool = False
+    fused_layers: bool = False
+    skip_unread: bool = False
+    prefix_cache: bool = False
+    trim_padding: bool = False
+    padding_never_read: bool = False  # the cache may then leave a message's padding uncomputed
+    bf16: bool = False
+    compile: bool = False
+
+    @property
+    def model_options(self) -> dict[str, bool]:
+        """The kernels GPTModel picks at construction: GPTModel(cfg, **plan.model_options)."""
+        return {"sdpa": self.sdpa, "fused_layers": self.fused_layers}
+
+    @property
+    def collate_fn(self) -> Callable | None:
+        """The DataLoaders' collate_fn: trim each batch's padding, or None for the default."""
+        return collate_trimmed if self.trim_padding else None
+
+    def classifier(
+        self,
+        model: GPTModel,
+        position: str,
+        pooling: str,
+        datasets: Iterable[Dataset] = (),
+        log: Log = print,
+    ) -> nn.Module:
+        """What the loss and accuracy call, model(ids)[:, -1] being each message's logits (select_tokens).
+
+        With skip_unread or the prefix cache, it reads from a Trunk of the model (a PrefixCache,
+        filled here with every message of datasets, when the frozen prefix can be cached).
+        """
+        if self.compile:
+            for block in model.trf_blocks:
+                block.compile()
+            log("torch.compile: every transformer block (compiled on first use)")
+        trunk = self._trunk(model, log)
+        if isinstance(trunk, PrefixCache):
+            start = time.perf_counter()
+            filled = trunk.fill(datasets)
+            log(f"Frozen-prefix cache: {filled} messages computed in {time.perf_counter() - start:.1f} s")
+        classifier = select_tokens(model, position, pooling, PAD_TOKEN_ID, trunk)
+        if self.bf16:
+            log("bf16 autocast: on (CUDA); the numbers differ from fp32 beyond float rounding")
+            classifier = Autocast(classifier)
+        return classifier
+
+    def _trunk(self, model: GPTModel, log: Log) -> Trunk | None:
+        if self.prefix_cache:
+            reason = why_not_cacheable(model)
+            if reason is None:
+                cached = PrefixCache(model, PAD_TOKEN_ID, self.padding_never_read, self.skip_unread)
+                log(f"Frozen-prefix cache: blocks 0-{cached.start - 1} run once per message")
+                return cached
+            log(f"Frozen-prefix cache: off ({reason})")
+        return Trunk(model, skip_unread=True) if self.skip_unread else None
+
+    def for_training(self, classifier: nn.Module, parallel: Distributed, device: torch.device) -> nn.Module:
+        """The module the training loop steps: classifier, wrapped in DDP when torchrun started us."""
+        return parallel.wrap(classifier, device)
+
+
+def plan_speed(options: SpeedOptions, device: torch.device, log: Log = print) -> SpeedPlan:
+    """Decide, once, which fast paths a run uses; raise OptionError for one it cannot run here."""
+    for name in ("bf16", "compile"):
+        if getattr(options, name) and device.type != "cuda":
+            raise OptionError(f"--{name} is for CUDA devices; this run is on {device}")
+    for name in ("bf16", "compile"):
+        if options.exact and getattr(options, name):
+            raise OptionError(f"--exact reproduces the book's fp32 computation: it cannot run with --{name}")
+    if options.exact:
+        log("Exact mode: the book's computation bit for bit (no fused kernels, prefix cache or trimming)")
+        return SpeedPlan()
+    sdpa = options.sdpa and seam.current() != "exercises"
+    if options.sdpa and not sdpa:
+        log("Attention: your exercises/ code (PyTorch's fused kernel, which would bypass it, is off)")
+    never_read = padding_is_never_read(options.position, options.pooling, options.causal)
+    return SpeedPlan(
+        sdpa=sdpa,
+        fused_layers=options.fused_layers,
+        # Only a classifier that reads one position can skip the others.
+        skip_unread=options.skip_unread and options.pooling == "token",
+        prefix_cache=options.prefix_cache,
+        trim_padding=options.trim_padding and never_read,
+        padding_never_read=never_read,
+        bf16=options.bf16,
+        compile=options.compile,
+    )
+
+
+class Autocast(nn.Module):
+    """Run a classifier under CUDA bf16 autocast, returning float32 logits for the loss."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return self.classifier(in_idx).float()  # (batch, num_tokens, num_classes)

@@ -1,0 +1,98 @@
+"""The pytest plugin for the exercise tests, loaded by the repository's conftest.py.
+
+It adds --impl (whose code the exercise tests check) and --results-json (a Gradescope report), runs
+each test in exercises/tests/ with that implementation and every other test with solutions/,
+shortens "not implemented" failures to one line, and ends the run with the scoreboard.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+
+import pytest
+from hypothesis import settings
+
+from .. import seam
+from .gradescope import write_results_json
+from .outcomes import ExerciseOutcomes
+from .points import EXERCISES, concept_of
+from .scoreboard import write_scoreboard
+
+OUTCOMES = pytest.StashKey[ExerciseOutcomes]()
+
+# Graded property tests must give every learner the same examples, run after run; loaded for every
+# session, so that a library test sees the same settings whether or not the exercises run beside it.
+settings.register_profile("exercises", max_examples=25, deadline=None, derandomize=True, print_blob=True)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("exercises")
+    group.addoption(
+        "--impl",
+        choices=seam.IMPLEMENTATIONS,
+        default=os.environ.get(seam.ENV_VAR, "exercises"),
+        help="whose code the exercise tests check: your exercises/ (default) or the reference solutions/",
+    )
+    group.addoption("--results-json", metavar="PATH", help="write a Gradescope-compatible results.json")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    seam.check_implementation(config.getoption("impl"))
+    settings.load_profile("exercises")
+    for concept, (title, _) in EXERCISES.items():
+        config.addinivalue_line("markers", f"{concept}: exercise {title}")
+    if config.getoption("results_json"):
+        # A grading run scores every test file it can import, and the others as 0.
+        config.option.continue_on_collection_errors = True
+    config.stash[OUTCOMES] = ExerciseOutcomes(config.getoption("impl"))
+    config.pluginmanager.register(config.stash[OUTCOMES], "exercise-outcomes")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"exercise tests check: {config.getoption('impl')}/"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    # An exercise test file is imported with the chosen implementation in use: the function names its
+    # failure messages give (exercises/loss.py::calc_loss_batch) are computed at import.
+    if not (isinstance(collector, pytest.Module) and concept_of(collector.nodeid)):
+        return (yield)
+    with seam.using(collector.config.getoption("impl")):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    # Only the exercise tests run the chosen implementation; every other test runs solutions/.
+    if concept_of(item.nodeid) is None:
+        return (yield)
+    with seam.using(item.config.getoption("impl")):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # A stub that is still a stub: one line saying which function to write, not a traceback.
+    stub = call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError)
+    if stub and concept_of(item.nodeid):
+        report.longrepr = f"not implemented yet: {call.excinfo.value}"
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    write_scoreboard(terminalreporter, terminalreporter.config.stash[OUTCOMES])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    path = session.config.getoption("results_json")
+    if path:
+        write_results_json(path, session.config.stash[OUTCOMES])
