@@ -22,7 +22,7 @@ from gpt_from_scratch import seam
 from gpt_from_scratch.model import GPTConfig, GPTModel, model_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT / "tests" / "data"))
 SMS_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
 TIKTOKEN_CACHE = SHARED_DATA / "tiktoken_cache"
 if TIKTOKEN_CACHE.is_dir():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROUNDS, record
 from torch.utils.data import DataLoader
 
+from conftest import ROUNDS, record
 from gpt_from_scratch.data import SpamDataset, prepare_splits
 from gpt_from_scratch.tokenizer import PAD_TOKEN_ID, get_tokenizer
 

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import FULL_RECIPE, needs_cuda
 
+from conftest import FULL_RECIPE, needs_cuda
 from gpt_from_scratch.finetune import FinetuneConfig, finetune
 
 VARIANTS = {

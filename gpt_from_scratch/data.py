@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,8 @@ from .tokenizer import PAD_TOKEN_ID
 
 SMS_SPAM_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
 SMS_SPAM_SHA256 = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d"  # the extracted file
+SMS_SPAM_COUNTS = {"ham": 4827, "spam": 747}  # the published file's labels, 5,574 lines
+MIN_EVAL_MESSAGES = 10  # a validation or test split smaller than this measures nothing
 LABELS = {"ham": 0, "spam": 1}
 READINGS = ("correct", "book")
 SPLIT_NAMES = ("train", "validation", "test")
@@ -162,19 +165,53 @@ def random_split(
 
 
 def prepare_splits(
-    data_file: str | os.PathLike, out_dir: str | os.PathLike, reading: str = "correct", seed: int = 123
+    data_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    reading: str = "correct",
+    seed: int = 123,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Path]:
     """Read, balance, label 0/1 and split 70/10/20 into train.csv, validation.csv and test.csv."""
     df = read_sms_spam(data_file, reading)
+    note = unusual_file_note(data_file, df)
+    if note:
+        log(note)
     balanced_df = create_balanced_dataset(df, seed)
     balanced_df["Label"] = balanced_df["Label"].map(LABELS)
     splits = random_split(balanced_df, 0.7, 0.1, seed)
+    check_evaluable(splits, data_file)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return {
         name: _write_csv(split, out_dir / f"{name}.csv")
         for name, split in zip(SPLIT_NAMES, splits, strict=True)
     }
+
+
+def unusual_file_note(data_file: str | os.PathLike, df: pd.DataFrame) -> str | None:
+    """A note with the file's counts when it is not the published SMS Spam Collection, else None."""
+    if sha256_of(Path(data_file)) == SMS_SPAM_SHA256:
+        return None
+    counts = df["Label"].value_counts()
+    published = ", ".join(f"{n:,} {label}" for label, n in SMS_SPAM_COUNTS.items())
+    return (
+        f"Note: {data_file} is not the published SMS Spam Collection ({published}; the checksum "
+        f"differs): it holds {len(df):,} messages, {counts.get('ham', 0):,} ham and "
+        f"{counts.get('spam', 0):,} spam"
+    )
+
+
+def check_evaluable(splits: tuple[pd.DataFrame, ...], data_file: str | os.PathLike) -> None:
+    """Raise DataError when the validation or test split is too small, or one-class, to measure anything."""
+    for name, split in zip(SPLIT_NAMES[1:], splits[1:], strict=True):
+        classes = split["Label"].nunique()
+        if len(split) < MIN_EVAL_MESSAGES or classes < 2:
+            raise DataError(
+                f"{data_file} gives a {name} split of {len(split)} messages ({classes} class"
+                f"{'es' if classes != 1 else ''}): too few to evaluate a classifier (at least "
+                f"{MIN_EVAL_MESSAGES} of both classes are needed). Use the whole SMS Spam Collection: "
+                "leave out --data-file to download it"
+            )
 
 
 def _write_csv(df: pd.DataFrame, dest: Path) -> Path:

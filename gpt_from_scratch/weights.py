@@ -193,6 +193,30 @@ def infer_config(state_dict: dict[str, torch.Tensor], n_heads: int | None = None
 # ---------------------------------------------------------------------------------------------
 
 
+def _checkpoint_names(n_layers: int) -> dict[str, str]:
+    """For each of our parameter names, the checkpoint tensor it comes from (for error messages)."""
+    names = {"tok_emb.weight": "wte.weight", "pos_emb.weight": "wpe.weight"}
+    names |= {"final_norm.scale": "ln_f.weight", "final_norm.shift": "ln_f.bias"}
+    for i in range(n_layers):
+        h, b = f"h.{i}.", f"trf_blocks.{i}."
+        for ours, part in (("W_query", "query"), ("W_key", "key"), ("W_value", "value")):
+            names[f"{b}att.{ours}.weight"] = f"{h}attn.c_attn.weight (its {part} third, stored (in, out))"
+            names[f"{b}att.{ours}.bias"] = f"{h}attn.c_attn.bias (its {part} third)"
+        names |= {
+            b + "att.out_proj.weight": h + "attn.c_proj.weight (stored (in, out))",
+            b + "att.out_proj.bias": h + "attn.c_proj.bias",
+            b + "ff.layers.0.weight": h + "mlp.c_fc.weight (stored (in, out))",
+            b + "ff.layers.0.bias": h + "mlp.c_fc.bias",
+            b + "ff.layers.2.weight": h + "mlp.c_proj.weight (stored (in, out))",
+            b + "ff.layers.2.bias": h + "mlp.c_proj.bias",
+            b + "norm1.scale": h + "ln_1.weight",
+            b + "norm1.shift": h + "ln_1.bias",
+            b + "norm2.scale": h + "ln_2.weight",
+            b + "norm2.shift": h + "ln_2.bias",
+        }
+    return names
+
+
 def _to_our_names(sd: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
     """Rename the checkpoint's tensors to our parameter names, reshaping where the layouts differ."""
     ours = {
@@ -252,11 +276,14 @@ def load_weights_into_gpt(model: GPTModel, state_dict: dict[str, torch.Tensor]) 
             f"extra {_first_few(sorted(set(params) - set(ours)))}): load the weights before changing it"
         )
     # Check every shape before copying any, so a failed load leaves the model as it was.
+    checkpoint_names = _checkpoint_names(n_layers) | {"out_head.weight": "wte.weight"}
     for name, tensor in ours.items():
         if params[name].shape != tensor.shape:
+            source = checkpoint_names[name]
+            stored = tensor.T if "(in, out)" in source else tensor  # the shape as the file holds it
             raise WeightsError(
-                f"{name}: the checkpoint's tensor has shape {tuple(tensor.shape)} but the model's has "
-                f"{tuple(params[name].shape)}; " + _size_hint(state_dict, model.cfg)
+                f"the checkpoint's {source} has shape {tuple(stored.shape)}, which does not fit the "
+                f"model's {name} of shape {tuple(params[name].shape)}; " + _size_hint(state_dict, model.cfg)
             )
     unused = sorted(set(state_dict) - set(expected))
     if unused:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the offline data in ../shared/data, and small models that build in milliseconds."""
+"""Shared fixtures: the offline data in tests/data, and small models that build in milliseconds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# CI and every developer machine lay the offline data beside the checkout; override with the env var.
-SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+# The data ships with the repository (tests/data/README.md: sources and licences); the env var
+# points the tests at another copy with the same layout.
+SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT / "tests" / "data"))
 SMS_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
 TIKTOKEN_CACHE = SHARED_DATA / "tiktoken_cache"
 
@@ -23,8 +24,8 @@ def _require(path: Path) -> Path:
     # Fail, never skip: a suite that silently skips its real-data tests proves nothing.
     if not path.exists():
         pytest.fail(
-            f"offline test data missing: {path}. Lay the project's shared/data folder beside the "
-            "checkout (see ../shared/data/README.md) or set GPT_FROM_SCRATCH_SHARED_DATA.",
+            f"offline test data missing: {path}. It ships in the repository's tests/data folder "
+            "(see tests/data/README.md): restore it from git, or set GPT_FROM_SCRATCH_SHARED_DATA to a copy.",
             pytrace=False,
         )
     return path

@@ -20,7 +20,7 @@ from gpt_from_scratch.data import (
 )
 from gpt_from_scratch.errors import DataError
 
-# External facts. The raw file's counts come from ../shared/data/README.md. The book's reading
+# External facts. The raw file's counts come from tests/data/README.md. The book's reading
 # (pd.read_csv with default quoting) gives 5,572 rows, 4,825 ham and 747 spam, as printed in chapter 6;
 # its published code writes these three CSVs (sha256 prefixes, rows, spam rows).
 RAW_LINES, RAW_HAM, RAW_SPAM = 5574, 4827, 747
@@ -183,14 +183,15 @@ def test_dataset_refuses_messages_longer_than_the_context(correct_splits, tokeni
 def test_na_like_messages_survive_the_csv_round_trip(tmp_path, tokenizer):
     na_like = ["NA", "null", "N/A", "nan", "None", "NULL", "#N/A", "n/a", "NaN", "-nan"]
     raw = tmp_path / "SMSSpamCollection"
+    rows = na_like * 6  # enough messages for a validation and a test split worth evaluating
     raw.write_text(
-        "".join(f"ham\t{text}\n" for text in na_like) + "".join(f"spam\t{text} WIN\n" for text in na_like),
+        "".join(f"ham\t{text}\n" for text in rows) + "".join(f"spam\t{text} WIN\n" for text in rows),
         encoding="utf-8",
     )
     assert read_sms_spam(raw)["Text"].tolist()[: len(na_like)] == na_like
-    paths = prepare_splits(raw, tmp_path / "splits")
+    paths = prepare_splits(raw, tmp_path / "splits", log=lambda _: None)
     texts = [text for path in paths.values() for text in SpamDataset(path, tokenizer).data["Text"]]
-    assert sorted(texts) == sorted(na_like + [f"{text} WIN" for text in na_like])
+    assert sorted(texts) == sorted(rows + [f"{text} WIN" for text in rows])
 
 
 # --- errors -----------------------------------------------------------------------------------------
@@ -269,3 +270,31 @@ def test_read_accepts_windows_line_endings(tmp_path):
 def test_dataset_missing_file(tmp_path, tokenizer):
     with pytest.raises(DataError, match="prepare_splits"):
         SpamDataset(tmp_path / "train.csv", tokenizer)
+
+
+# --- a file that is not the published one ------------------------------------------------------------
+
+
+def test_the_published_file_gets_no_note(sms_file, tmp_path):
+    notes = []
+    prepare_splits(sms_file, tmp_path, log=notes.append)
+    assert notes == []
+
+
+def test_a_cut_of_the_file_is_named_with_its_counts(sms_file, tmp_path):
+    lines = sms_file.read_text(encoding="utf-8").splitlines(keepends=True)[:2000]
+    cut = write(tmp_path, "".join(lines), name="cut.txt")
+    notes = []
+    prepare_splits(cut, tmp_path / "splits", log=notes.append)
+    ham = sum(line.startswith("ham\t") for line in lines)
+    assert len(notes) == 1
+    assert "is not the published SMS Spam Collection" in notes[0]
+    assert f"2,000 messages, {ham:,} ham and {2000 - ham:,} spam" in notes[0]
+
+
+def test_splits_too_small_to_evaluate_are_refused(sms_file, tmp_path):
+    # About 20 kB of the file: 46 balanced messages, a validation split of 4 (as a user once trained on).
+    cut = write(tmp_path, sms_file.read_text(encoding="utf-8")[:20_000], name="cut.txt")
+    with pytest.raises(DataError, match=r"validation split of \d messages .* too few to evaluate"):
+        prepare_splits(cut, tmp_path / "splits", log=lambda _: None)
+    assert not (tmp_path / "splits").exists()  # refused before anything was written

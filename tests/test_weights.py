@@ -547,3 +547,14 @@ def test_cli_finetunes_from_a_weights_dir_in_the_hubs_layout(checkpoints, sms_fi
     assert "Model: tiny (pretrained weights)" in result.stdout
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["finetune"]["weights_dir"] == str(checkpoints["hub"])
+
+
+def test_a_misshapen_tensor_is_named_as_the_checkpoint_names_it(checkpoints):
+    state_dict = load_gpt2_state_dict(checkpoints["hub"])
+    fc = state_dict["h.1.mlp.c_fc.weight"]  # (in, out) = (32, 128) in the file
+    state_dict["h.1.mlp.c_fc.weight"] = fc[:, :100]
+    with pytest.raises(WeightsError) as caught:
+        load_weights_into_gpt(GPTModel(TINY), state_dict)
+    message = str(caught.value)
+    assert "h.1.mlp.c_fc.weight (stored (in, out)) has shape (32, 100)" in message
+    assert "trf_blocks.1.ff.layers.0.weight of shape (128, 32)" in message
