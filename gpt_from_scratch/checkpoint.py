@@ -24,6 +24,7 @@ from .model import GPTConfig, GPTModel
 FORMAT = "gpt-from-scratch-classifier"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
+WEIGHTS_PATTERN = "weights-*.safetensors"  # weights-<the first 16 hex digits of their sha256>.safetensors
 
 
 def save_classifier(model: GPTModel, model_dir: str | Path, info: dict[str, Any]) -> Path:
@@ -50,7 +51,7 @@ def save_classifier(model: GPTModel, model_dir: str | Path, info: dict[str, Any]
         tmp.write_text(json.dumps(config, indent=2) + "\n")
 
     # Only now that config.json names the new weights may older weights files go.
-    for old in model_dir.glob("weights-*.safetensors"):
+    for old in model_dir.glob(WEIGHTS_PATTERN):
         if old.name != weights_name:
             old.unlink(missing_ok=True)
     return model_dir
@@ -72,6 +73,15 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelDirError(f"{config_path} does not describe a gpt-from-scratch classifier: {hint}")
     return config
+
+
+def holds_classifier(model_dir: str | Path) -> bool:
+    """Whether model_dir holds a classifier's config.json (read_config accepts it)."""
+    try:
+        read_config(model_dir)
+    except ModelDirError:
+        return False
+    return True
 
 
 def load_classifier(model_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GPTModel, dict]:

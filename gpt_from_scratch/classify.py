@@ -1,8 +1,14 @@
-"""Classify one message with a finetuned model, exactly as the model saw messages in training."""
+"""Classify messages with a finetuned model, exactly as the model saw messages in training."""
 
 from __future__ import annotations
 
+import io
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import tiktoken
 import torch
@@ -15,6 +21,33 @@ from .model import GPTModel
 from .tokenizer import PAD_TOKEN_ID
 
 LABEL_NAMES = ("not spam", "spam")
+# The column a CSV, TSV or JSON-lines file's messages are read from when --column names none.
+DEFAULT_COLUMNS = ("text", "Text", "message", "Message")
+TABLE_FILE_TYPES = (".csv", ".tsv", ".jsonl")
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The label the model chose, its probability, and P(spam) (the same when the label is spam)."""
+
+    label: str
+    probability: float
+    spam_probability: float
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message to classify and where it came from, so that an error or a note can point at it."""
+
+    text: str
+    number: int  # its line (or CSV row) in the file; its position among typed messages
+    unit: str = "message"  # "line", "row" or "message"
+    source: str = ""  # the file's name, "standard input", or "" for typed messages
+
+    def where(self) -> str:
+        """'line 5 of msgs.txt', 'row 3 of msgs.csv', 'message 2'."""
+        return f"{self.unit} {self.number}" + (f" of {self.source}" if self.source else "")
 
 
 def encode_for_classifier(
@@ -42,6 +75,47 @@ def encode_for_classifier(
     return ids + [pad_token_id] * (max_length - len(ids))
 
 
+def classify_texts(
+    texts: Sequence[str],
+    model: nn.Module,
+    tokenizer: tiktoken.Encoding,
+    max_length: int,
+    pad_token_id: int = PAD_TOKEN_ID,
+    truncate: bool = False,
+    pad: bool = True,
+    labels: Sequence[str] = LABEL_NAMES,
+    names: Sequence[str] | None = None,
+    batch_size: int = 8,
+) -> list[Prediction]:
+    """One Prediction per text, in order; names (e.g. 'line 5 of msgs.txt') point errors at a text."""
+    encoded, refused = [], []
+    for index, text in enumerate(texts):
+        try:
+            encoded.append(encode_for_classifier(text, tokenizer, max_length, pad_token_id, truncate, pad))
+        except DataError as err:
+            if len(texts) == 1 and not names:
+                raise  # a lone message needs no name
+            refused.append((names[index] if names else f"message {index + 1}", err))
+    if refused:  # all are checked before any is classified, so one error names every refused message
+        (name, err), others = refused[0], [other for other, _ in refused[1:]]
+        also = f" (also refused: {', '.join(others[:5])}{' and more' if len(others) > 5 else ''})"
+        raise DataError(f"{name}: {err}{also if others else ''}")
+    if not encoded:
+        return []
+    probabilities = class_probabilities(encoded, model, batch_size)  # (messages, num_classes)
+    if probabilities.shape[1] != len(labels):
+        raise DataError(
+            f"the classifier has {probabilities.shape[1]} classes but its config.json names "
+            f"{len(labels)} labels ({', '.join(labels)}): finetune the model again"
+        )
+    spam = list(labels).index("spam") if "spam" in labels else len(labels) - 1
+    chosen = torch.argmax(probabilities, dim=-1).tolist()
+    return [
+        Prediction(labels[label], float(row[label]), float(row[spam]))
+        for label, row in zip(chosen, probabilities, strict=True)
+    ]
+
+
 def classify_text(
     text: str,
     model: GPTModel,
@@ -52,11 +126,8 @@ def classify_text(
     pad: bool = True,
 ) -> tuple[str, float]:
     """Return ('spam' or 'not spam', the model's probability for that label)."""
-    ids = encode_for_classifier(text, tokenizer, max_length, pad_token_id, truncate, pad)
-    # The last position, the one the loss trained: in the book's recipe it is often padding.
-    probabilities = class_probabilities([ids], model)[0]  # (num_classes,)
-    label = int(torch.argmax(probabilities))
-    return LABEL_NAMES[label], float(probabilities[label])
+    prediction = classify_texts([text], model, tokenizer, max_length, pad_token_id, truncate, pad)[0]
+    return prediction.label, prediction.probability
 
 
 def class_probabilities(encoded: list[list[int]], classifier: nn.Module, batch_size: int = 8) -> torch.Tensor:
@@ -69,6 +140,7 @@ def class_probabilities(encoded: list[list[int]], classifier: nn.Module, batch_s
     with torch.inference_mode():
         for start in range(0, len(encoded), step):
             batch = torch.tensor(encoded[start : start + step], device=device)  # (batch, num_tokens)
+            # The last position, the one the loss trained: in the book's recipe it is often padding.
             logits = classifier(batch)[:, -1, :]  # (batch, num_classes)
             rows.append(torch.softmax(logits, dim=-1))
     return torch.cat(rows)
@@ -89,6 +161,35 @@ def trained_padded(config: dict) -> bool:
     return config.get("finetune", {}).get("context", "longest") != "none"
 
 
+def trained_labels(config: dict) -> tuple[str, ...]:
+    """The class names a saved classifier was trained with, in class order."""
+    return tuple(config.get("labels") or LABEL_NAMES)  # older models recorded none: the book's two
+
+
+def classify_with_config(
+    texts: Sequence[str],
+    classifier: nn.Module,
+    tokenizer: tiktoken.Encoding,
+    config: dict,
+    truncate: bool = False,
+    names: Sequence[str] | None = None,
+    batch_size: int = 8,
+) -> list[Prediction]:
+    """classify_texts with the length, padding and labels a saved classifier was trained with."""
+    return classify_texts(
+        texts,
+        classifier,
+        tokenizer,
+        config["max_length"],
+        config["pad_token_id"],
+        truncate,
+        trained_padded(config),
+        trained_labels(config),
+        names,
+        batch_size,
+    )
+
+
 def spam_probabilities(
     texts: list[str],
     classifier: nn.Module,
@@ -97,9 +198,106 @@ def spam_probabilities(
     batch_size: int = 8,
 ) -> list[float]:
     """P(spam) for every text, read as in training; a text longer than training's is truncated."""
-    pad = trained_padded(config)
-    encoded = [
-        encode_for_classifier(text, tokenizer, config["max_length"], config["pad_token_id"], True, pad)
-        for text in texts
-    ]
-    return class_probabilities(encoded, classifier, batch_size)[:, 1].tolist()
+    predictions = classify_with_config(texts, classifier, tokenizer, config, True, batch_size=batch_size)
+    return [prediction.spam_probability for prediction in predictions]
+
+
+def read_messages(path: str, column: str | None = None, stdin: TextIO | None = None) -> list[Message]:
+    """The messages of a file ('-': standard input), empty ones included: the caller skips and says so."""
+    if path == STDIN:
+        if column is not None:
+            raise DataError("--column needs a .csv, .tsv or .jsonl --file; standard input is read as lines")
+        return _lines(_read_stdin(stdin), "standard input")
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{path} is not a file: give --file the path of a file of messages (or - for stdin)")
+    suffix = file.suffix.lower()
+    if column is not None and suffix not in TABLE_FILE_TYPES:
+        raise DataError(
+            f"--column needs a .csv, .tsv or .jsonl file, and {path} is read as one message per line"
+        )
+    try:
+        content = file.read_bytes().decode("utf-8-sig")  # -sig: a spreadsheet's byte-order mark
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text: save it as UTF-8 and try again") from err
+    if suffix in (".csv", ".tsv"):
+        return _table_rows(content, path, column, sep="\t" if suffix == ".tsv" else ",")
+    if suffix == ".jsonl":
+        return _json_lines(content, path, column)
+    return _lines(content, path)
+
+
+def _read_stdin(stdin: TextIO | None) -> str:
+    stream = stdin or sys.stdin
+    raw = getattr(stream, "buffer", None)  # the bytes, so that any locale still reads UTF-8
+    try:
+        return raw.read().decode("utf-8-sig") if raw is not None else stream.read()
+    except UnicodeDecodeError as err:
+        raise DataError("standard input is not UTF-8 text: convert it to UTF-8 and try again") from err
+
+
+def _lines(content: str, source: str) -> list[Message]:
+    lines = content.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # what follows the newline that ends the last line is no line
+    return [Message(line.removesuffix("\r"), number, "line", source) for number, line in enumerate(lines, 1)]
+
+
+def _pick_column(columns: Sequence[str], path: str, column: str | None) -> str:
+    names = ", ".join(str(c) for c in columns) or "none"
+    if column is not None:
+        if column not in columns:
+            raise DataError(
+                f"{path} has no column {column!r}: its columns are {names}; pick one with --column"
+            )
+        return column
+    for name in DEFAULT_COLUMNS:
+        if name in columns:
+            return name
+    raise DataError(
+        f"{path} has no text column (text, Text or message): its columns are {names}; "
+        "name the one holding the messages with --column"
+    )
+
+
+def _table_rows(content: str, path: str, column: str | None, sep: str) -> list[Message]:
+    import pandas as pd
+
+    try:
+        # Every cell as text: a message "NA" or "123" stays that message, an empty cell stays "";
+        # a blank line stays a row, so that the rows keep the numbers a note about them gives.
+        table = pd.read_csv(
+            io.StringIO(content), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        detail = " ".join(str(err).split())
+        raise DataError(
+            f"{path} cannot be read as a table ({detail}): check its quoting and separators"
+        ) from err
+    name = _pick_column(list(table.columns), path, column)
+    # Row numbers as a spreadsheet shows them: the header is row 1.
+    return [Message(text, row, "row", path) for row, text in enumerate(table[name], start=2)]
+
+
+def _json_lines(content: str, path: str, column: str | None) -> list[Message]:
+    messages, name = [], column
+    # split("\n"), not splitlines(): a JSON string may hold U+2028, which splitlines breaks at.
+    for number, line in enumerate(content.split("\n"), start=1):
+        if not line.strip():
+            continue  # a blank line between JSON objects holds no record
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"line {number} of {path} is not JSON ({err.msg}): write one object per line"
+            ) from err
+        if not isinstance(record, dict):
+            raise DataError(f"line {number} of {path} is not a JSON object: write one object per line")
+        if name is None:
+            name = _pick_column(list(record), path, None)
+        if name not in record:
+            raise DataError(f"line {number} of {path} has no {name!r} key: give every object one")
+        if not isinstance(record[name], str):
+            raise DataError(f"line {number} of {path}: {name!r} is not a string; messages must be text")
+        messages.append(Message(record[name], number, "line", path))
+    return messages

@@ -68,14 +68,42 @@ def _add_finetune_parser(subparsers: argparse._SubParsersAction) -> None:
 def _run_finetune(args: argparse.Namespace) -> None:
     config = FinetuneConfig(**{name: getattr(args, name) for name in OPTIONS})
     check_config(config)  # before finetune's imports: a mistyped option is answered at once
+    if config.impl == "exercises" and not config.skip_exercise_check:
+        from .grading.precheck import check_exercises
+
+        # Seconds of tests now rather than minutes of training on code that is not finished.
+        print("Checking exercises/ with its tests before training (--skip-exercise-check skips this)")
+        check_exercises()
     from .finetune import finetune
 
     finetune(config)
 
 
 def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("classify", help="classify a message as spam or not spam")
-    p.add_argument("text", help="the message to classify")
+    p = subparsers.add_parser(
+        "classify",
+        help="classify messages as spam or not spam",
+        description="Classify the messages given as arguments, the messages of --file, or the lines "
+        "of standard input (`-`, or piped in with no messages). One message prints "
+        "`spam (probability 0.997)`; several print a table; --json prints one JSON object a line.",
+    )
+    p.add_argument("messages", nargs="*", metavar="MESSAGE", help="a message to classify; - reads stdin")
+    p.add_argument(
+        "--file",
+        metavar="PATH",
+        help="classify a file's messages: .csv, .tsv and .jsonl by column (see --column), any other "
+        "file one message per line; - reads standard input",
+    )
+    p.add_argument(
+        "--column",
+        metavar="NAME",
+        help="the .csv, .tsv or .jsonl column holding the messages (default: text, Text or message)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON object a message: {"message", "label", "probability", "spam_probability"}',
+    )
     p.add_argument(
         "--model-dir",
         default=DEFAULT_MODEL_DIR,
@@ -91,22 +119,75 @@ def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_classify(args: argparse.Namespace) -> None:
-    from .classify import classify_text, load_for_classifying, trained_padded
+    import dataclasses
+    import json
+
+    from .classify import classify_with_config, load_for_classifying
     from .device import resolve_device
     from .tokenizer import get_tokenizer
 
+    messages, one_line = _messages_to_classify(args)  # before the model loads: bad input fails fast
     # Reads the token (or mean) the classifier was trained to read, padded as its training messages were.
     classifier, config = load_for_classifying(args.model_dir, resolve_device(args.device))
-    label, probability = classify_text(
-        args.text,
-        classifier,
-        get_tokenizer(),
-        config["max_length"],
-        config["pad_token_id"],
-        args.truncate,
-        trained_padded(config),
-    )
-    print(f"{label} (probability {probability:.3f})")
+    texts = [m.text for m in messages]
+    names = None if one_line else [m.where() for m in messages]  # a lone message's errors need no name
+    predictions = classify_with_config(texts, classifier, get_tokenizer(), config, args.truncate, names)
+    if args.json:
+        for text, prediction in zip(texts, predictions, strict=True):
+            print(json.dumps({"message": text, **dataclasses.asdict(prediction)}))
+    elif one_line:
+        print(f"{predictions[0].label} (probability {predictions[0].probability:.3f})")
+    else:
+        print(_classify_table(texts, predictions), end="")
+
+
+def _messages_to_classify(args: argparse.Namespace) -> tuple[list, bool]:
+    """The messages the arguments name (a file's empty ones skipped), and whether to answer in one line."""
+    import os
+
+    from .classify import STDIN, Message, read_messages
+    from .errors import DataError, OptionError
+
+    if args.messages and args.file is not None:
+        raise OptionError("give messages or --file, not both: put the messages in the file")
+    if STDIN in args.messages and args.messages != [STDIN]:
+        raise OptionError("- (standard input) cannot be mixed with messages: give one or the other")
+    if args.column is not None and args.file is None:
+        raise OptionError("--column names a column of a --file: give the .csv, .tsv or .jsonl file too")
+    if args.messages and args.messages != [STDIN]:  # typed: each one, even an empty one, was asked about
+        for text in args.messages:
+            if len(text) < 4096 and os.path.isfile(text):  # a message is never silently read as a path
+                _note(f"{text!r} is classified as a message; to classify its lines use --file {text}")
+        typed = [Message(text, number) for number, text in enumerate(args.messages, start=1)]
+        return typed, len(typed) == 1
+    if not args.messages and args.file is None and sys.stdin.isatty():  # no input would ever come
+        raise OptionError("nothing to classify: give messages, --file PATH, or pipe messages in, one a line")
+    source = args.file if args.file is not None else STDIN
+    messages = read_messages(source, args.column)
+    name = "standard input" if source == STDIN else source
+    empty = [m.number for m in messages if not m.text.strip()]
+    messages = [m for m in messages if m.text.strip()]
+    if not messages:
+        raise DataError(f"no messages in {name}: it is empty or holds only empty messages")
+    if empty:  # a blank line or cell is no message: say so, and classify the others
+        unit = messages[0].unit + ("s" if len(empty) > 1 else "")
+        _note(f"skipped empty {unit} {', '.join(map(str, empty))} of {name}")
+    return messages, False
+
+
+def _classify_table(texts: list[str], predictions: list) -> str:
+    """label, probability and the message (shortened to fit a line), one row a message, in order."""
+    width = max(len("label"), *(len(p.label) for p in predictions))
+    rows = [f"{'label':<{width}}  probability  message"]
+    for text, prediction in zip(texts, predictions, strict=True):
+        rows.append(f"{prediction.label:<{width}}  {prediction.probability:>11.3f}  {_shorten(text)}")
+    return "\n".join(rows) + "\n"
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    """The message on one line, cut to width characters."""
+    text = " ".join(text.split())  # a message's own newlines would break the table's rows
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -170,11 +251,14 @@ def _run_experiments(args: argparse.Namespace) -> None:
             print(f"{experiment.name}: {experiment.options or 'the book recipe'}{note}")
         return
     if args.report:
-        records = read_results(args.results)
+        warnings: list[str] = []  # a half-written last line: told now, and noted under the table
+        records = read_results(args.results, warn=warnings.append)
+        for warning in warnings:
+            _note(warning)
         if not records:
             raise GPTFromScratchError(f"no results in {args.results}: run the experiments first")
         out_dir = Path(args.report_dir) if args.report_dir else Path(args.results).parent
-        table, written = write_report(records, out_dir, note=_note)
+        table, written = write_report(records, out_dir, note=_note, notes=warnings)
         print(table, end="")
         _note(f"wrote {', '.join(str(path) for path in written)}")
         return
@@ -182,6 +266,35 @@ def _run_experiments(args: argparse.Namespace) -> None:
         name: getattr(args, name) for name in EXPERIMENT_OVERRIDES if getattr(args, name) is not None
     }
     run_experiments(args.names or list(EXPERIMENTS), args.seeds, args.results, overrides)
+
+
+def _add_serve_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a browser app over a finetuned classifier (needs the app extra)",
+        description="Start a Gradio app over the classifier in --model-dir: one message with the "
+        "reasons for its label, many messages (pasted or uploaded) as a table and a CSV, and the "
+        'model card. Needs `pip install "gpt-from-scratch[app]"`; Ctrl+C stops it.',
+    )
+    p.add_argument(
+        "--model-dir",
+        default=DEFAULT_MODEL_DIR,
+        help=f"folder written by `finetune` (default: {DEFAULT_MODEL_DIR})",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 opens the app to the network (default: %(default)s)",
+    )
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="where the model runs (default: %(default)s)")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> None:
+    from .serve import serve
+
+    serve(args.model_dir, args.host, args.port, args.device)
 
 
 def _note(message: str) -> None:
@@ -198,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classify_parser(subparsers)
     _add_prepare_parser(subparsers)
     _add_experiments_parser(subparsers)
+    _add_serve_parser(subparsers)
     return parser
 
 

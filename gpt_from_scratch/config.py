@@ -76,6 +76,9 @@ class FinetuneConfig:
         choices=READINGS,
     )
     out_dir: str = option("spam-classifier", "output folder", flag="--out")
+    overwrite: bool = option(
+        False, "replace an existing classifier in --out (kept until this run has succeeded)"
+    )
     trainable: str = option(
         "last_block",
         "which weights train besides the new head; 'lora' freezes them all and adds LoRA updates",
@@ -97,6 +100,9 @@ class FinetuneConfig:
         "solutions",
         "run the learner concepts from solutions/ or from your own exercises/",
         choices=IMPLEMENTATIONS,
+    )
+    skip_exercise_check: bool = option(
+        False, "with --impl exercises, train even if the exercise tests still fail"
     )
     # The knobs of the book's chapter 6 bonus experiments; the defaults are the book's recipe.
     position: str = option("last", "the token the classifier reads", choices=POSITIONS, group="experiment")

@@ -19,10 +19,11 @@ from .classify import spam_probabilities
 from .config import WEIGHTS_CHOICES, FinetuneConfig, check_config
 from .data import SpamDataset, download_sms_spam, prepare_splits
 from .device import resolve_device
-from .fast import plan_speed
+from .fast import SpeedPlan, plan_speed
 from .files import atomic_path
 from .lora import merge_lora, replace_linear_with_lora
 from .model import GPTModel, count_parameters, model_config
+from .output import staged_output
 from .tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .train import train_classifier_simple
 from .weights import DEFAULT_MODEL_SIZE, load_pretrained_gpt
@@ -98,6 +99,10 @@ def finetune(
 ) -> dict[str, Any]:
     """Run the recipe, write model, metrics.json and plots to cfg.out_dir; return the metrics.
 
+    Every option, --out and the three inputs (data, weights, tokenizer) are checked before any work.
+    The run writes into a staging folder beside --out that replaces --out in one step once the run
+    has succeeded: a failed or interrupted run leaves --out as it was.
+
     also_score, given the test messages, returns more texts (e.g. reworded copies) for the trained
     classifier to score as `classify` reads messages: their P(spam) is metrics["also_probabilities"].
     """
@@ -116,14 +121,28 @@ def _finetune(
         log("Running your exercises/ code for the five learner concepts")
     device = resolve_device(device_name)
     plan = plan_speed(cfg, device, log)  # every fast path decided here, once
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with staged_output(cfg, parallel, log) as stage:
+        metrics = _run(cfg, log, also_score, parallel, device, plan, stage)
+    log(f"Saved the classifier, metrics.json and plots to {cfg.out_dir}/")
+    parallel.close()
+    return metrics
 
+
+def _run(
+    cfg: FinetuneConfig,
+    log: Callable[[str], None],
+    also_score: Callable[[list[str]], list[str]] | None,
+    parallel: distributed.Distributed,
+    device: torch.device,
+    plan: SpeedPlan,
+    out_dir: Path,
+) -> dict[str, Any]:
+    """The recipe itself: splits, model, training, evaluation, all written to out_dir."""
     data_file = Path(cfg.data_file) if cfg.data_file else download_sms_spam()
     data_dir = out_dir / "data"
     if parallel.is_main:
         split_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
-        prepare_splits(data_file, data_dir, reading=cfg.reading, seed=split_seed)
+        prepare_splits(data_file, data_dir, reading=cfg.reading, seed=split_seed, log=log)
     parallel.barrier()
 
     model = build_classifier(cfg, log, **plan.model_options)
@@ -206,8 +225,6 @@ def _finetune(
         with atomic_path(out_dir / "metrics.json") as tmp:
             tmp.write_text(json.dumps(metrics, indent=2) + "\n")
         _write_plots(metrics, cfg.num_epochs, out_dir, log)
-    log(f"Saved the classifier, metrics.json and plots to {out_dir}/")
-    parallel.close()
     return metrics | also
 
 

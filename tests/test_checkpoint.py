@@ -10,7 +10,7 @@ import torch
 
 import gpt_from_scratch.checkpoint as checkpoint
 from gpt_from_scratch import seam
-from gpt_from_scratch.checkpoint import load_classifier, save_classifier
+from gpt_from_scratch.checkpoint import holds_classifier, load_classifier, save_classifier
 from gpt_from_scratch.errors import ModelDirError
 from gpt_from_scratch.model import GPTModel, model_config
 
@@ -114,3 +114,12 @@ def test_foreign_config_is_refused(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelDirError, match="not valid JSON"):
         load_classifier(tmp_path)
+
+
+def test_holds_classifier_only_where_a_classifier_was_saved(tmp_path):
+    assert not holds_classifier(tmp_path / "nowhere")
+    assert not holds_classifier(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))  # a GPT-2 checkpoint's
+    assert not holds_classifier(tmp_path)
+    save_classifier(make_classifier(0), tmp_path, INFO)
+    assert holds_classifier(tmp_path)

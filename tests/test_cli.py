@@ -16,6 +16,7 @@ import torch
 from gpt_from_scratch.cli import EXPERIMENT_OVERRIDES, build_parser, main
 from gpt_from_scratch.config import command_line_fields
 from gpt_from_scratch.experiments import DEFAULT_SEEDS
+from gpt_from_scratch.grading.stubs import write_checkout
 
 BOOK_SPLIT_SHA256_PREFIXES = {  # what the book's own chapter 6 code writes
     "train.csv": "c89a1156b8476e6f",
@@ -232,9 +233,28 @@ def test_finetune_runs_on_the_learners_exercises_once_they_are_written(tmp_path,
     assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
 
 
-def test_finetune_on_untouched_stubs_names_the_function_to_write(tmp_path, sms_file):
-    options = ["--impl", "exercises", "--weights", "random", "--model-size", "tiny"]
-    result = run_cli("finetune", *options, "--data-file", str(sms_file), "--out", str(tmp_path))
+def test_finetune_on_untouched_stubs_says_which_exercises_do_not_pass_before_training(tmp_path, sms_file):
+    # Pristine stubs, generated from solutions/ (the checkout's exercises/ may hold a learner's work).
+    write_checkout(tmp_path / "learner")
+    env = {"PYTHONPATH": str(tmp_path / "learner")}
+    options = [
+        "--impl",
+        "exercises",
+        "--weights",
+        "random",
+        "--model-size",
+        "tiny",
+        "--data-file",
+        str(sms_file),
+    ]
+    result = run_cli("finetune", *options, "--out", str(tmp_path / "o"), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "exercises not passing yet: 1. scaled dot-product" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
+
+    # Past the check, the first stub reached names the function to write.
+    options.append("--skip-exercise-check")
+    result = run_cli("finetune", *options, "--out", str(tmp_path / "o"), env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "not implemented yet: exercises/" in result.stderr
     assert "pytest exercises/" in result.stderr

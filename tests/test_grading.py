@@ -1,4 +1,9 @@
-"""The exercise plugin's outputs: the short 'not implemented' lines, the scoreboard, and results.json."""
+"""The exercise plugin's outputs: the short 'not implemented' lines, property-test messages, the
+scoreboard, results.json, and the check that finetune --impl exercises runs first.
+
+Every run that needs stubs runs a scratch checkout whose stubs are generated from solutions/, not
+the learner's exercises/ (gpt_from_scratch/grading/stubs.py).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from gpt_from_scratch.grading import precheck
+from gpt_from_scratch.grading.plugin import property_failure
 from gpt_from_scratch.grading.points import EXERCISES
+from gpt_from_scratch.grading.stubs import SOLUTIONS_DIR, write_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL_POINTS = sum(points for _, points in EXERCISES.values())
@@ -38,8 +46,10 @@ def check_gradescope_schema(results: dict) -> None:
 
 @pytest.fixture(scope="module")
 def stub_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stubs") / "results.json"
-    result = run_exercises("--impl", "exercises", f"--results-json={out}")
+    checkout = tmp_path_factory.mktemp("stubs")
+    write_checkout(checkout)
+    out = checkout / "results.json"
+    result = run_exercises("--impl", "exercises", f"--results-json={out}", cwd=checkout)
     return result, json.loads(out.read_text())
 
 
@@ -82,10 +92,7 @@ def test_results_json_for_the_solutions_scores_full_marks(tmp_path):
 
 def test_a_test_file_that_cannot_be_imported_still_appears_with_zero(tmp_path):
     # A checkout as the grader sees it: exercises/, and the root files that load the grading plugin.
-    copy = tmp_path / "exercises"
-    shutil.copytree(ROOT / "exercises", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("conftest.py", "pyproject.toml"):
-        shutil.copy(ROOT / name, tmp_path / name)
+    copy = write_checkout(tmp_path)
     (copy / "tests" / "test_loss.py").write_text("this is not python\n")
     out = tmp_path / "results.json"
     run_exercises("--impl", "solutions", f"--results-json={out}", cwd=tmp_path)
@@ -102,3 +109,83 @@ def test_one_exercise_can_be_selected_by_marker():
     assert result.returncode == 0
     assert "2. the causal mask" in result.stdout
     assert "1. scaled dot-product" not in result.stdout
+
+
+def test_a_failed_property_test_shows_its_message_first_then_the_example(tmp_path):
+    # A learner's attention that takes the softmax over the queries: a property test catches it.
+    exercises = write_checkout(tmp_path, solved={"attention"})
+    source = (exercises / "attention.py").read_text()
+    wrong = source.replace("math.sqrt(head_dim), dim=-1)", "math.sqrt(head_dim), dim=-2)")
+    assert wrong != source
+    (exercises / "attention.py").write_text(wrong)
+    out = tmp_path / "results.json"
+    result = run_exercises("-m", "attention", "-k", "distribution", f"--results-json={out}", cwd=tmp_path)
+    assert result.returncode == 1
+    failure = result.stdout.split("test_weights_are_a_distribution_over_the_visible_keys _", 1)[1]
+    message = "exercises/attention.py::scaled_dot_product_attention: each row of the attention weights"
+    assert failure.lstrip("_ \n").startswith(message)
+    assert "Softmax over the keys (dim=-1)." in failure
+    assert failure.index("Softmax over the keys") < failure.index("example: test_weights_are_a_distribution")
+    for noise in ("Traceback", "hypothesis/core.py", "assert False", "where False", "tensor("):
+        assert noise not in failure, noise
+    (test,) = json.loads(out.read_text())["tests"]
+    assert test["output"].startswith(message)
+
+
+def test_property_failure_keeps_the_message_and_the_failing_inputs_only():
+    error = AssertionError("a row sums to 2.79: softmax over the keys\nassert False\n +  where False = f(x)")
+    error.add_note("Failing test case: test_rows(\n    num_tokens=3,\n)")
+    error.add_note("You can reproduce this example by temporarily adding @reproduce_failure(...)")
+    assert property_failure(error) == (
+        "a row sums to 2.79: softmax over the keys\nFailing test case: test_rows(\n    num_tokens=3,\n)"
+    )
+    with pytest.raises(pytest.fail.Exception) as failed:
+        pytest.fail("returned shape (2, 3), expected (3, 2)", pytrace=False)
+    failed.value.add_note("Falsifying example: test_shape(n=2)")
+    assert property_failure(failed.value) == (
+        "returned shape (2, 3), expected (3, 2)\nFalsifying example: test_shape(n=2)"
+    )
+
+
+def test_the_precheck_finds_the_exercises_finetune_would_run():
+    assert precheck.exercises_folder() == ROOT / "exercises"
+
+
+def test_the_precheck_names_the_exercises_not_passing_yet(tmp_path):
+    # The learner has written the loss only: the other four are still stubs.
+    exercises = write_checkout(tmp_path, solved={"loss"})
+    failing = precheck.failing_concepts(exercises=exercises)
+    assert list(failing) == ["attention", "causal_mask", "classification_head", "accuracy"]
+    for concept, (passed, total) in failing.items():
+        assert passed == 0 and total > 0, concept
+    message = precheck.precheck_message(failing)
+    assert message.startswith("exercises not passing yet: 1. scaled dot-product and multi-head attention (0/")
+    assert "4. the last-token loss" not in message
+    assert "run `pytest exercises/ -m attention`" in message
+    assert message.endswith("finetune anyway with --skip-exercise-check")
+    assert "\n" not in message
+
+
+def test_the_precheck_message_is_none_when_every_exercise_passes():
+    assert precheck.precheck_message({}) is None
+    message = precheck.precheck_message({"causal_mask": (3, 8), "loss": (0, 0)})
+    assert message == (
+        "exercises not passing yet: 2. the causal mask (3/8 tests), 4. the last-token loss (no test ran): "
+        "run `pytest exercises/ -m causal_mask`; finetune anyway with --skip-exercise-check"
+    )
+
+
+def test_check_exercises_raises_the_message_finetune_prints(monkeypatch):
+    monkeypatch.setattr(precheck, "failing_concepts", lambda timeout: {"loss": (1, 3)})
+    with pytest.raises(precheck.ExerciseCheckError, match=r"4. the last-token loss \(1/3 tests\)"):
+        precheck.check_exercises()
+    monkeypatch.setattr(precheck, "failing_concepts", lambda timeout: {})
+    precheck.check_exercises()
+
+
+def test_the_precheck_passes_a_finished_copy_without_a_tests_folder(tmp_path):
+    # A learner's exercises/ elsewhere on the path, all written (a copy of the solutions), no tests/.
+    learner = tmp_path / "learner" / "exercises"
+    shutil.copytree(SOLUTIONS_DIR, learner, ignore=shutil.ignore_patterns("__pycache__"))
+    assert precheck.failing_concepts(exercises=learner) == {}
+    assert not (learner / "tests").exists()

@@ -11,7 +11,14 @@ from stand_ins import fake_finetune
 from gpt_from_scratch import experiments
 from gpt_from_scratch.cli import main
 from gpt_from_scratch.config import FinetuneConfig
-from gpt_from_scratch.experiments import read_results, report, run_experiments, summarize, write_report
+from gpt_from_scratch.experiments import (
+    figures,
+    read_results,
+    report,
+    run_experiments,
+    summarize,
+    write_report,
+)
 from gpt_from_scratch.experiments.figures import plot_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -48,16 +55,61 @@ def assert_png(path: Path) -> None:
 
 def test_the_report_and_the_plots_group_the_records_alike(results):
     summaries = summarize(read_results(results))
-    assert [(s.name, [r["seed"] for r in s.runs]) for s in summaries] == [
-        ("row01-book", [1, 2]),
-        ("row02-first-token", [1, 2]),
+    assert [(s.label, [r["seed"] for r in s.runs]) for s in summaries] == [
+        ("row01-book (--model-size tiny)", [1, 2]),
+        ("row02-first-token (--model-size tiny)", [1, 2]),
     ]
     assert summaries[0].accuracies("test") == pytest.approx([100.0, 200 / 3])
-    assert summaries[0].published_test == 95.00
+    assert summaries[0].reference_test == 95.00
+    assert summaries[0].published_test is None  # a tiny model is not the published setting
     assert summaries[1].mean("training_seconds") == 2.0
-    assert "| row01-book | tiny, pretrained | 2 | 90.00 ± 0.00 | 80.00 ± 0.00 | 83.33 ± 23.57 | 95.00 |" in (
-        report(read_results(results))
+    assert (
+        "| row01-book (--model-size tiny) | tiny, pretrained | 2 | 90.00 ± 0.00 | 80.00 ± 0.00 "
+        "| 83.33 ± 23.57 | - |" in report(read_results(results))
     )
+
+
+def capture(monkeypatch, name: str) -> list[tuple]:
+    """The arguments every call of figures.<name> gets; the figure is still drawn."""
+    calls, draw = [], getattr(figures, name)
+
+    def recorded(*args):
+        calls.append(args)
+        return draw(*args)
+
+    monkeypatch.setattr(figures, name, recorded)
+    return calls
+
+
+def test_the_time_plot_shows_the_seconds_of_the_table(results, tmp_path, monkeypatch):
+    records = read_results(results)
+    for record in records:  # wall and training seconds apart, so the test tells which one is plotted
+        record["wall_seconds"] = record["training_seconds"] * 10 + record["seed"]
+    calls = capture(monkeypatch, "_plot_time_vs_accuracy")
+    table, _ = write_report(records, tmp_path, note=print)
+    ((labels, seconds, accuracies, _),) = calls
+    assert "| wall s |" in table.splitlines()[0]
+    shown = [line.split("|")[-3].strip() for line in table.splitlines()[2:4]]
+    # Wall seconds, mean over seeds: (5 + 1 + 5 + 2) / 2 and (20 + 1 + 20 + 2) / 2, not training's.
+    assert shown == [f"{s:.1f}" for s in seconds] == ["6.5", "21.5"]
+    assert labels == ["row01-book (--model-size tiny)", "row02-first-token (--model-size tiny)"]
+    assert accuracies == pytest.approx((250 / 3, 200 / 3))
+
+
+def test_the_accuracy_plot_marks_published_numbers_only_beside_the_published_setting(
+    results, tmp_path, monkeypatch
+):
+    calls = capture(monkeypatch, "_plot_accuracy")
+    plot_report(summarize(read_results(results)), tmp_path / "tiny")
+    (tiny,) = calls
+    assert tiny[3] == [None, None] and tiny[4] is True  # no marker, and the caption says why
+    # The published setting: pretrained GPT-2 small, the full recipe (--device is not a setting).
+    run_experiments(["row01-book"], [1], results, {"device": "cpu"}, log=lambda _: None)
+    plot_report(summarize(read_results(results)), tmp_path / "published")
+    labels, _, _, published, hidden, _ = calls[1]
+    assert labels[0] == "row01-book (--model-size tiny)" and labels[1] == "row01-book"
+    assert published == [None, 95.00, None] and hidden is True
+    assert_png(tmp_path / "published" / "accuracy.png")
 
 
 def test_plot_report_writes_the_two_pngs(results, tmp_path):
@@ -108,3 +160,24 @@ def test_cli_report_without_matplotlib_still_writes_the_table(results, capsys, m
     assert 'pip install "gpt-from-scratch[plots]"' in err
     assert (results.parent / "report.md").read_text(encoding="utf-8") == out
     assert not (results.parent / "accuracy.png").exists()
+
+
+def test_cli_report_notes_a_half_written_last_line(results, capsys):
+    with results.open("a") as out:
+        out.write('{"key": "0123", "na')  # a run interrupted while recording
+    assert main(["experiments", "--report", "--results", str(results)]) == 0
+    out, err = capsys.readouterr()
+    warning = f"{results} line 5 is half-written (a run interrupted while recording)"
+    assert warning in err
+    assert f"- {warning}" in out and (results.parent / "report.md").read_text(encoding="utf-8") == out
+    assert "| 2 |" in out  # the four whole records are all there
+
+
+def test_cli_report_refuses_a_line_that_is_not_a_record(results, capsys):
+    lines = results.read_text().splitlines(keepends=True)
+    results.write_text("".join([*lines[:2], "oops\n", *lines[2:]]))
+    assert main(["experiments", "--report", "--results", str(results)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"{results} line 3 is not a JSON record: fix or delete that line" in err
+    assert not (results.parent / "report.md").exists()

@@ -4,7 +4,10 @@ One idea a module:
 
 - grid.py: the named runs (the book's 19 reference rows, ours, the baselines) and the book's split;
 - runner.py: runs them for every seed, one record each (results.py: the JSON-lines file), resumable;
-- summary.py: the statistics of the records: mean ± std over seeds, McNemar's exact test;
+- summary.py: the statistics of the records, one group per name and configuration (never pooled):
+  mean ± std over seeds, McNemar's exact test against the row-1 runs with the same overrides;
+- settings.py: what a group ran next to its name's own configuration, as flags (its label), and
+  whether it ran the published setting;
 - report.py: the Markdown table, written as report.md with the figures (figures.py, matplotlib).
 
 Runs are paired: every configuration is tested on the same 300 messages (the book's split), so

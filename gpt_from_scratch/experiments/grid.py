@@ -17,6 +17,7 @@ from typing import Any
 
 from ..baselines import ENCODERS, BaselineConfig
 from ..config import FinetuneConfig
+from ..weights import DEFAULT_MODEL_SIZE
 
 REFERENCE_SOURCE = (
     "rasbt/LLMs-from-scratch, ch06/02_bonus_additional-experiments/README.md "
@@ -136,4 +137,7 @@ def experiment_config(experiment: Experiment, seed: int, overrides: dict[str, An
     if experiment.baseline:
         overrides = {key: value for key, value in overrides.items() if key in BASELINE_OPTIONS}
         return BaselineConfig(**(BOOK_SPLIT | experiment.options | overrides | {"seed": seed}))
-    return FinetuneConfig(**(BOOK_SPLIT | experiment.options | overrides | {"seed": seed}))
+    options = BOOK_SPLIT | experiment.options | overrides | {"seed": seed}
+    if options.get("model_size") is None and options.get("weights_dir") is None:
+        options["model_size"] = DEFAULT_MODEL_SIZE  # recorded by name: what ran, as earlier records say
+    return FinetuneConfig(**options)

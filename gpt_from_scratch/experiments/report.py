@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..baselines import describe
+from ..baselines import describe, is_tfidf
 from ..rewording import EDITS, REWORD_RATE, REWORD_SEED
 from .grid import BASELINE, REFERENCE_SOURCE
-from .summary import Summary, correct, mcnemar_exact, mean_std, summarize
+from .settings import model_size
+from .summary import Summary, correct, mcnemar_exact, mean_std, row_one_for, summarize
 
 REPORT_MD = "report.md"
+PUBLISHED_CAVEAT = (
+    "published numbers are shown only beside runs of the published setting: pretrained GPT-2 "
+    "(row 10: random weights, as published) of the row's own size, full recipe (5 epochs, lr 5e-05, "
+    "no --max-steps)"
+)
 
 
 def _format_mean_std(values: list[float]) -> str:
@@ -24,71 +30,104 @@ def _model(config: dict[str, Any]) -> str:
     # The "model, weights" column; a GPT row's model_size None means gpt2-small, or --weights-dir's shape.
     if "model_size" not in config:
         return describe(config)
-    size = config["model_size"] or ("gpt2-small" if config.get("weights_dir") is None else "--weights-dir")
-    return f"{size}, {config['weights']}"
+    return f"{model_size(config) or '--weights-dir'}, {config['weights']}"
 
 
-def report(records: list[dict[str, Any]], alpha: float = 0.05) -> str:
-    """A Markdown table: mean ± std over seeds, the published numbers, McNemar's test against row 1."""
+def _budget(config: dict[str, Any]) -> tuple[str, str]:
+    """The "budget" and "lr" columns: epochs, or --max-steps when set; TF-IDF fits once, with neither."""
+    if is_tfidf(config.get("model", "")):
+        return "-", "-"
+    steps, epochs, lr = config.get("max_steps"), config.get("num_epochs"), config.get("lr")
+    if steps is not None:
+        budget = f"{steps} steps"
+    else:
+        budget = "-" if epochs is None else f"{epochs} epoch{'' if epochs == 1 else 's'}"
+    return budget, "-" if lr is None else f"{lr:g}"
+
+
+def report(records: list[dict[str, Any]], alpha: float = 0.05, notes: Sequence[str] = ()) -> str:
+    """A Markdown table, one row per name and configuration, and the notes on what it shows.
+
+    Mean ± std over seeds, the published numbers beside runs of the published setting, McNemar's
+    test against the row-1 runs with the same overrides; notes (e.g. the results file's) come last.
+    """
     summaries = summarize(records)
-    baseline = {r["seed"]: r for s in summaries if s.name == BASELINE for r in s.runs}
     lines = [
         "| experiment | model, weights | runs | train % | validation % | test % | published test % "
-        f"| McNemar p vs {BASELINE} (per seed) | reworded test % | Brier / ECE | trainable params "
-        "| seconds | device |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| McNemar p vs {BASELINE} (per seed) | reworded test % | Brier / ECE | budget | lr "
+        "| trainable params | wall s | device |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    notes = list(notes)
     first_with_config: dict[str, str] = {}
     for summary in summaries:
+        lines.append(_row(summary, row_one_for(summary, summaries), alpha))
+        if summary.duplicates:
+            notes.append(
+                f"{summary.label}: {summary.duplicates} duplicate(s) ignored (a seed recorded again "
+                "with this configuration: the same run twice); the latest in the file is kept."
+            )
         # Overrides can make two rows one configuration (e.g. --model-size tiny on the size rows): say so.
-        config = json.dumps(summary.runs[0]["config"] | {"seed": None}, sort_keys=True)
-        same = first_with_config.setdefault(config, summary.name)
-        label = summary.name if same == summary.name else f"{summary.name} (ran the configuration of {same})"
-        lines.append(_row(summary, label, baseline, alpha))
+        same = first_with_config.setdefault(json.dumps(summary.config, sort_keys=True), summary.label)
+        if same != summary.label:
+            notes.append(f"{summary.label} ran the same configuration as {same}.")
     lines += [
         "",
-        f"Mean ± sample standard deviation over seeds. Published numbers: {REFERENCE_SOURCE}. "
-        f"McNemar: exact two-sided test on the paired test predictions of the same seed; * marks "
-        f"p < {alpha} for every seed. One test message is 0.33 points. Reworded test: the same test "
-        f"messages with spammers' edits ({', '.join(sorted(EDITS))}) on {REWORD_RATE:.0%} of the words "
-        f"of four letters or more, seed {REWORD_SEED} (rewording.py). Brier score and expected "
-        "calibration error (10 bins) of the test probabilities, mean over seeds (calibration.py); "
-        "0 is perfect for both.",
+        "One row per experiment and configuration: runs of one name with other settings are other "
+        "rows, never pooled. A label names the options that differ from the experiment's own "
+        "(`experiments --list`), as the flags that set them. Mean ± sample standard deviation over "
+        f"seeds. Published numbers: {REFERENCE_SOURCE}; {PUBLISHED_CAVEAT}; '-' elsewhere. "
+        "McNemar: exact two-sided test on the paired test predictions of the same seed, against "
+        f"the {BASELINE} runs with the same overrides (model size, weights, budget, learning rate; "
+        f"'-' where none ran); * marks p < {alpha} for every seed. One test message is 0.33 points. "
+        f"Reworded test: the same test messages with spammers' edits ({', '.join(sorted(EDITS))}) "
+        f"on {REWORD_RATE:.0%} of the words of four letters or more, seed {REWORD_SEED} "
+        "(rewording.py). Brier score and expected calibration error (10 bins) of the test "
+        "probabilities, mean over seeds (calibration.py); 0 is perfect for both. Budget: passes "
+        "over the training set, or with --max-steps the batches after which training stopped (if "
+        "the epochs did not end it first); lr: AdamW's learning rate; TF-IDF rows fit once ('-'). "
+        "Wall s: the runner's wall-clock seconds per run (data, model, training, evaluation, the "
+        "reworded test), mean over seeds; time-vs-accuracy.png plots the same seconds.",
     ]
+    if notes:
+        lines += ["", "Notes:", "", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
-def _row(summary: Summary, label: str, baseline: dict[int, dict[str, Any]], alpha: float) -> str:
-    name, runs = summary.name, summary.runs
+def _row(summary: Summary, row_one: Summary | None, alpha: float) -> str:
+    runs = summary.runs
     accuracies = {
         split: _format_mean_std(summary.accuracies(split)) for split in ("train", "validation", "test")
     }
     published = f"{summary.published_test:.2f}" if summary.published_test is not None else "-"
-    p_values = [
-        mcnemar_exact(correct(baseline[r["seed"]]), correct(r))
-        for r in runs
-        if r["seed"] in baseline and name != BASELINE
-    ]
+    paired = {r["seed"]: r for r in row_one.runs} if row_one else {}
+    p_values = [mcnemar_exact(correct(paired[r["seed"]]), correct(r)) for r in runs if r["seed"] in paired]
     marked = " *" if p_values and all(p < alpha for p in p_values) else ""
     mcnemar = ", ".join(f"{p:.3g}" for p in p_values) + marked if p_values else "-"
     reworded = [r["reworded_test_accuracy"] * 100 for r in runs if "reworded_test_accuracy" in r]
     calibration = summary.calibration()
     brier_ece = f"{calibration[0]:.3f} / {calibration[1]:.3f}" if calibration else "-"
+    budget, lr = _budget(summary.config)
     return (
-        f"| {label} | {_model(runs[0]['config'])} | {len(runs)} | {accuracies['train']} "
+        f"| {summary.label} | {_model(summary.config)} | {len(runs)} | {accuracies['train']} "
         f"| {accuracies['validation']} | {accuracies['test']} | {published} | {mcnemar} "
-        f"| {_format_mean_std(reworded) if reworded else '-'} "
-        f"| {brier_ece} "
-        f"| {runs[0]['trainable_parameters']:,} "
-        f"| {summary.mean('wall_seconds'):.1f} | {runs[0]['device']} |"
+        f"| {_format_mean_std(reworded) if reworded else '-'} | {brier_ece} | {budget} | {lr} "
+        f"| {runs[0]['trainable_parameters']:,} | {summary.seconds():.1f} | {runs[0]['device']} |"
     )
 
 
 def write_report(
-    records: list[dict[str, Any]], out_dir: str | Path, note: Callable[[str], None] = print
+    records: list[dict[str, Any]],
+    out_dir: str | Path,
+    note: Callable[[str], None] = print,
+    notes: Sequence[str] = (),
 ) -> tuple[str, list[Path]]:
-    """Write report.md and, if matplotlib is installed, its figures to out_dir; return the table and paths."""
-    table = report(records)
+    """Write report.md and, if matplotlib is installed, its figures to out_dir; return the table and paths.
+
+    notes go under the table (e.g. read_results' warning about a half-written line); note is told
+    what could not be written.
+    """
+    table = report(records, notes=notes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / REPORT_MD]

@@ -27,12 +27,16 @@ from ..errors import OptionError
 from ..finetune import finetune
 from ..rewording import EDITS, REWORD_RATE, REWORD_SEED, reword_all
 from .grid import EXPERIMENTS, RunConfig, experiment_config
-from .results import append_record, read_results
+from .results import append_record, drop_half_written_line, read_results
 
 
 def _recorded_config(cfg: RunConfig) -> dict[str, Any]:
-    """The options a record keeps: all of them, but out_dir (a temporary folder, no number depends on it)."""
-    return dataclasses.asdict(cfg) | ({"out_dir": None} if isinstance(cfg, FinetuneConfig) else {})
+    """The options a record keeps: all but where the output goes (no number depends on it)."""
+    config = dataclasses.asdict(cfg)
+    if isinstance(cfg, FinetuneConfig):
+        config["out_dir"] = None  # a temporary folder
+        del config["overwrite"]
+    return config
 
 
 def run_key(name: str, cfg: RunConfig) -> str:
@@ -51,7 +55,8 @@ def run_experiments(
     """Run every named experiment for every seed, appending one JSON line per finished run.
 
     A run whose fingerprint is already in the results file is skipped, so an interrupted grid
-    resumes where it stopped. Returns the records written by this call.
+    resumes where it stopped; a line of the file that holds no record stops it before any run
+    (results.py). Returns the records written by this call.
     """
     names, seeds = list(names), list(seeds)
     unknown = [name for name in names if name not in EXPERIMENTS]
@@ -72,7 +77,13 @@ def run_experiments(
             check_config(cfg)
     results_file = Path(results_file)
     results_file.parent.mkdir(parents=True, exist_ok=True)
-    done = {record["key"] for record in read_results(results_file)}
+    half_written = drop_half_written_line(results_file)
+    if half_written is not None:
+        log(
+            f"{results_file} line {half_written} was half-written by an interrupted run: removed "
+            "(it held no whole record), so the next record starts a line of its own"
+        )
+    done = {record["key"] for record in read_results(results_file, warn=log)}
     written = []
     for name, cfg in runs:
         key = run_key(name, cfg)

@@ -6,6 +6,8 @@ outcomes.py    each exercise test's outcome, collected during the run
 scoreboard.py  the summary printed at the end of every run
 gradescope.py  the same outcomes as Gradescope's results.json
 checks.py      golden values and learner-friendly failure messages, for the tests in exercises/tests/
+stubs.py       exercise stubs generated from solutions/, in scratch checkouts the tests are proven on
+precheck.py    which exercises do not pass yet: what finetune --impl exercises checks before training
 
 The repository's root conftest.py loads plugin.py, so nothing of this lives in the learner's folder.
 """

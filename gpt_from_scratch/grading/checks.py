@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +24,18 @@ GOLDEN_DIR = Path(__file__).resolve().parents[2] / "exercises" / "tests" / "gold
 def impl(concept: str) -> ModuleType:
     """The module under test for one concept: exercises/<concept>.py, or solutions/ with --impl solutions."""
     return seam.module(concept)
+
+
+def reference(concept: str) -> ModuleType:
+    """Another exercise's reference solution, for a test that needs that exercise as a helper."""
+    return importlib.import_module(f"solutions.{concept}")
+
+
+@contextmanager
+def reference_model() -> Iterator[None]:
+    """Run GPTModel on the reference solutions inside the block: for a test that checks no attention."""
+    with seam.using("solutions"):
+        yield
 
 
 def where(concept: str, function: str) -> str:

@@ -2,7 +2,8 @@
 
 It adds --impl (whose code the exercise tests check) and --results-json (a Gradescope report), runs
 each test in exercises/tests/ with that implementation and every other test with solutions/,
-shortens "not implemented" failures to one line, and ends the run with the scoreboard.
+shortens "not implemented" failures to one line, puts a property test's message before the example
+hypothesis found, and ends the run with the scoreboard.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ OUTCOMES = pytest.StashKey[ExerciseOutcomes]()
 
 # Graded property tests must give every learner the same examples, run after run; loaded for every
 # session, so that a library test sees the same settings whether or not the exercises run beside it.
-settings.register_profile("exercises", max_examples=25, deadline=None, derandomize=True, print_blob=True)
+# One failure at a time (report_multiple_bugs=False): a learner fixes one mistake, then sees the next.
+settings.register_profile(
+    "exercises",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    report_multiple_bugs=False,
+)
+# How hypothesis's notes that show the failing inputs begin (the wording changed across versions).
+EXAMPLE_NOTES = ("Falsifying", "Failing test case", "Failing explicit example")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -81,11 +92,26 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if call.excinfo is None or not concept_of(item.nodeid):
+        return report
     # A stub that is still a stub: one line saying which function to write, not a traceback.
-    stub = call.excinfo is not None and call.excinfo.errisinstance(NotImplementedError)
-    if stub and concept_of(item.nodeid):
+    if call.excinfo.errisinstance(NotImplementedError):
         report.longrepr = f"not implemented yet: {call.excinfo.value}"
+    # A property test's message would sit under hypothesis's traceback: show it first, then the inputs.
+    elif getattr(getattr(item, "obj", None), "is_hypothesis_test", False) and call.excinfo.errisinstance(
+        (AssertionError, pytest.fail.Exception)
+    ):
+        report.longrepr = property_failure(call.excinfo.value)
     return report
+
+
+def property_failure(error: BaseException) -> str:
+    """The learner's message of a failed property test, then the example hypothesis found, no traceback."""
+    # pytest appends its own explanation ("assert False", "where ... = tensor(...)") to an assert's message.
+    failed = isinstance(error, pytest.fail.Exception)
+    message = error.msg if failed else str(error).split("\nassert ", 1)[0]
+    examples = [note for note in getattr(error, "__notes__", []) if note.startswith(EXAMPLE_NOTES)]
+    return "\n".join([message, *examples])
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
