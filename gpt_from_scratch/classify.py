@@ -61,7 +61,11 @@ def encode_for_classifier(
     """Token ids padded to max_length, the length every training example was padded to (if pad)."""
     if not text.strip():
         raise DataError("the message is empty: give the text to classify, e.g. 'Call now to win!'")
-    ids = tokenizer.encode(text)
+    try:
+        ids = tokenizer.encode(text)
+    except ValueError as err:  # tiktoken refuses text holding a special token, as training did
+        reason = str(err).splitlines()[0]
+        raise DataError(f"the tokenizer refused this message ({reason}): edit it") from err
     if len(ids) > max_length:
         if not truncate:
             raise DataError(

@@ -1,4 +1,4 @@
-"""The command line: `gpt-from-scratch finetune | classify | prepare-data | experiments`.
+"""The command line: `gpt-from-scratch finetune | classify | prepare-data | experiments | serve`.
 
 finetune's options are FinetuneConfig's fields: each one's flag, help, choices and group are read
 from the field's metadata (config.py), so an option is declared once, there.
@@ -302,7 +302,7 @@ def _note(message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its four subcommands."""
+    """The argument parser with its five subcommands."""
     parser = argparse.ArgumentParser(
         prog="gpt-from-scratch", description="GPT-2 from scratch, finetuned as an SMS spam classifier."
     )

@@ -299,3 +299,8 @@ def test_batched_classification_matches_one_message_at_a_time(model_dir, tokeniz
         label, probability = classify_text(message, classifier, tokenizer, MAX_LENGTH)
         assert label == prediction.label
         assert probability == pytest.approx(prediction.probability, abs=1e-6)
+
+
+def test_a_message_holding_a_special_token_is_refused_in_one_line(tokenizer):
+    with pytest.raises(DataError, match=r"the tokenizer refused this message .*<\|endoftext\|>"):
+        encode_for_classifier("win a prize <|endoftext|> now", tokenizer, max_length=32)

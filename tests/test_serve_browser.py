@@ -1,0 +1,235 @@
+"""The app in a real browser: headless Chromium, driven by Selenium, against `gpt-from-scratch serve`.
+
+Chromium and its driver are Debian's chromium and chromium-driver packages (.ci/run installs them
+where they are missing); without them these tests fail, never skip. Each page's screenshot is saved
+under the test session's output folder, and also to $GPT_FROM_SCRATCH_SCREENSHOTS when it is set:
+`GPT_FROM_SCRATCH_SCREENSHOTS=docs/images pytest tests/test_serve_browser.py` renews the README's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+from test_serve import HAM, SPAM, start_server, tiny_classifier
+
+from gpt_from_scratch.app.inference import ServedClassifier, uploaded_messages
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio")]
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",  # no update checks or other calls out of this machine
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1000",
+)
+WAIT_S = 60
+VERDICT = re.compile(r"(spam|not spam) \(probability (\d\.\d{3})\)\nP\(spam\) = (\d\.\d{3})")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
+    return tiny_classifier(tmp_path_factory, sms_file)
+
+
+@pytest.fixture(scope="module")
+def served(model_dir) -> ServedClassifier:
+    return ServedClassifier.load(model_dir)
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    yield from start_server(model_dir, tmp_path_factory.mktemp("browser-server") / "serve.log")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> WebDriver:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.fail(
+            "the browser tests need Chromium and its driver: apt-get install chromium chromium-driver",
+            pytrace=False,
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path_factory.getbasetemp())}")
+    try:
+        browser = webdriver.Chrome(service=Service(driver), options=options)
+    except WebDriverException as err:
+        pytest.fail(f"Chromium did not start: {err.msg}", pytrace=False)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> list[Path]:
+    """Where screenshots go: the session's output folder, and $GPT_FROM_SCRATCH_SCREENSHOTS if set."""
+    folders = [tmp_path_factory.mktemp("screenshots")]
+    if os.environ.get("GPT_FROM_SCRATCH_SCREENSHOTS"):
+        folders.append(Path(os.environ["GPT_FROM_SCRATCH_SCREENSHOTS"]))
+        folders[-1].mkdir(parents=True, exist_ok=True)
+    return folders
+
+
+def screenshot(browser: WebDriver, folders: list[Path], name: str) -> None:
+    """Save the whole page (the window stretched to its height) as name in every folder."""
+    width, height = browser.get_window_size()["width"], browser.get_window_size()["height"]
+    for _ in range(3):  # a taller window can lay the page out taller still: stretch until it fits
+        page = browser.execute_script("return document.documentElement.scrollHeight")
+        if page <= browser.execute_script("return window.innerHeight"):
+            break
+        browser.set_window_size(width, page + browser.get_window_size()["height"] - height + 40)
+        time.sleep(0.5)
+    for folder in folders:
+        assert browser.save_screenshot(str(folder / name)), folder / name
+        print(f"screenshot: {folder / name}")
+    browser.set_window_size(width, height)
+
+
+def wait_for(browser: WebDriver, condition, timeout: float = WAIT_S):
+    """condition(browser)'s first truthy value, polled until timeout."""
+    return WebDriverWait(browser, timeout).until(lambda b: condition(b))
+
+
+def open_tab(browser: WebDriver, url: str, name: str) -> None:
+    """Load the app and switch to the tab titled name."""
+    browser.get(url)
+    wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#message textarea"))
+    tab = next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if t.text == name)
+    tab.click()
+
+
+def text_of(browser: WebDriver, element_id: str) -> str:
+    return browser.find_element(By.ID, element_id).text
+
+
+def test_a_typed_message_gets_its_label_probability_and_reasons(browser, server, served, screenshots):
+    open_tab(browser, server.url, "One message")
+    browser.find_element(By.CSS_SELECTOR, "#message textarea").send_keys(SPAM)
+    browser.find_element(By.ID, "classify").click()
+    shown = wait_for(browser, lambda b: VERDICT.search(text_of(b, "verdict")))
+    answer = served.answer(SPAM)
+    assert shown.group(1) == answer.prediction.label == "spam"
+    assert shown.group(2) == f"{answer.prediction.probability:.3f}"
+    assert shown.group(3) == f"{answer.prediction.spam_probability:.3f}"
+    tokens = browser.find_elements(By.CSS_SELECTOR, "#explanation span.token")
+    assert len(tokens) == len(answer.pieces)
+    for token, piece in zip(tokens, answer.pieces, strict=True):
+        assert float(token.get_attribute("data-change")) == pytest.approx(piece.change, abs=1e-6)
+    assert " ".join("".join(t.text for t in tokens).split()) == " ".join(SPAM.split())
+    assert "occlusion" in browser.find_element(By.TAG_NAME, "body").text  # the page says how
+    top = max(answer.pieces, key=lambda piece: abs(piece.change))
+    assert repr(top.text) in text_of(browser, "strongest")
+    assert "gradient × input" in text_of(browser, "explanation")
+    screenshot(browser, screenshots, "app-one-message.png")
+    # The other method: occlusion, the change itself.
+    browser.find_element(By.XPATH, "//*[@id='method']//label[contains(., 'occlusion')]").click()
+    browser.find_element(By.ID, "classify").click()
+    wait_for(browser, lambda b: "occlusion" in text_of(b, "explanation"))
+    occluded = served.answer(SPAM, "occlusion")
+    tokens = browser.find_elements(By.CSS_SELECTOR, "#explanation span.token")
+    changes = [float(token.get_attribute("data-change")) for token in tokens]
+    assert changes == pytest.approx([piece.change for piece in occluded.pieces], abs=1e-6)
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(url.startswith(server.url) for url in loaded), loaded  # nothing from outside
+
+
+def test_an_empty_message_shows_the_reason(browser, server, screenshots):
+    open_tab(browser, server.url, "One message")
+    browser.find_element(By.CSS_SELECTOR, "#message textarea").send_keys("   ")
+    browser.find_element(By.ID, "classify").click()
+    toast = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=toast-text]"))
+    assert toast[0].text.startswith("the message is empty")
+    screenshot(browser, screenshots, "app-empty-message.png")
+
+
+def test_a_message_of_100000_characters_is_classified_with_the_truncation_note(browser, server, served):
+    text = ("WIN a free holiday now! " * 5000)[:100_000]
+    open_tab(browser, server.url, "One message")
+    box = browser.find_element(By.CSS_SELECTOR, "#message textarea")
+    # Typing 100,000 keys would take minutes: paste it, as a user would, through the input event.
+    browser.execute_script(
+        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input', {bubbles: true}))",
+        box,
+        text,
+    )
+    browser.find_element(By.ID, "classify").click()
+    wait_for(browser, lambda b: "Truncated" in text_of(b, "note"))
+    answer = served.answer(text)
+    assert f"{answer.num_tokens:,} tokens long" in text_of(browser, "note")
+    assert f"({answer.prediction.spam_probability:.3f}" in text_of(browser, "verdict").replace("= ", "(")
+    unread = browser.find_element(By.CSS_SELECTOR, "#explanation .unread").text
+    assert unread.endswith(f"and {len(answer.unread) - 300:,} more characters")
+
+
+def test_an_uploaded_file_gives_the_sorted_table_and_its_csv(browser, server, served, screenshots, tmp_path):
+    path = tmp_path / "inbox.csv"
+    messages = [
+        HAM,
+        SPAM,
+        "",
+        "Ok lar... Joking wif u oni...",
+        "FREE entry! Txt WIN to 87121 to claim your prize",
+    ]
+    pd.DataFrame({"id": range(1, 6), "text": messages}).to_csv(path, index=False)
+    open_tab(browser, server.url, "Many messages")
+    upload = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
+    upload[0].send_keys(str(path))
+    wait_for(
+        browser, lambda b: b.find_elements(By.CSS_SELECTOR, '#upload td.filename[aria-label="inbox.csv"]')
+    )
+    browser.find_element(By.ID, "classify-all").click()
+    wait_for(browser, lambda b: "classified" in text_of(b, "summary"))
+    assert "4 message(s)" in text_of(browser, "summary") and "Skipped 1 empty message(s): rows 4." in text_of(
+        browser, "summary"
+    )
+    batch = served.classify_messages(uploaded_messages(path, "inbox.csv"))
+
+    def cell(row: int, column: int) -> str:
+        return browser.find_element(By.CSS_SELECTOR, f'#results [data-testid="cell-{row}-{column}"]').text
+
+    for number, row in enumerate(batch.rows):
+        assert cell(number, 0) == str(row.message.number)
+        assert cell(number, 1) == row.prediction.label
+        assert float(cell(number, 3)) == pytest.approx(row.prediction.spam_probability, abs=1e-4)
+        assert cell(number, 4) == row.message.text
+    link = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#download a[href]"))[0]
+    assert link.get_attribute("href").endswith("/inbox-classified.csv")
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=30) as response:
+        downloaded = pd.read_csv(io.BytesIO(response.read()), keep_default_na=False)
+    assert list(downloaded["message"]) == [row.message.text for row in batch.rows]
+    assert list(downloaded["label"]) == [row.prediction.label for row in batch.rows]
+    screenshot(browser, screenshots, "app-many-messages.png")
+
+
+def test_the_model_card_shows_the_recipe_the_accuracies_and_the_curves(browser, server, served, screenshots):
+    open_tab(browser, server.url, "Model card")
+    card = wait_for(browser, lambda b: "accuracy" in text_of(b, "card") and text_of(b, "card"))
+    metrics = served.metrics
+    assert f"test {metrics['test_accuracy']:.2%}" in card and f"train {metrics['train_accuracy']:.2%}" in card
+    assert "position read" in card and "random weights" in card
+    # Vega draws the loss curve into a canvas or an SVG once its data has arrived.
+    curve = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#loss-curve .vega-embed svg.marks"))
+    assert curve[0].size["width"] > 0 and curve[0].size["height"] > 0
+    screenshot(browser, screenshots, "app-model-card.png")
