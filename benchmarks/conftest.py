@@ -1,6 +1,6 @@
 """Shared pieces of the benchmark suite: the GPT-2 small batch of the issue, FLOP counts, and records.
 
-Run with `tox -e bench` (or `pytest benchmarks`); the default test run (testpaths = tests) never
+Run with `tox -e bench` (or `pytest benchmarks`); a plain `pytest` (testpaths = exercises) never
 collects this folder. Environment variables:
   GPT_FROM_SCRATCH_BENCH_ROUNDS   timed rounds per benchmark (default 3, after one warm-up round)
   GPT_FROM_SCRATCH_BENCH_FULL=1   also run the book's full recipe end to end (about half an hour on CPU)

@@ -36,6 +36,7 @@ class Outcomes:
     def __init__(self) -> None:
         self.passed: dict[str, bool] = {}
         self.failures: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}  # the whole failure message: where the hints are
         self.collection_errors: list[str] = []
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -47,6 +48,7 @@ class Outcomes:
             self.passed[report.nodeid] = self.passed.get(report.nodeid, True) and report.passed
         if report.failed:
             self.failures.setdefault(report.nodeid, str(report.longrepr).splitlines()[0])
+            self.outputs.setdefault(report.nodeid, str(report.longrepr))
 
 
 def forget_exercises() -> None:
@@ -101,6 +103,7 @@ def run(package: Path, impl: str, marker: str | None = None) -> dict:
     return {
         "passed": outcomes.passed,
         "failures": outcomes.failures,
+        "outputs": outcomes.outputs,
         "collection_errors": outcomes.collection_errors,
         # Where each exercises.<concept> the tests ran came from: a file, or a mutant's stand-in (None).
         "files": {name: getattr(m, "__file__", None) for name, m in modules.items() if m is not None},

@@ -96,6 +96,41 @@ def returns_weights_first(queries, keys, values, mask=None):
     return weights, context
 
 
+def _naive_softmax(scores, *, subtract=None):
+    if subtract is not None:
+        scores = scores - subtract
+    exp = torch.exp(scores)  # overflows to inf past ~88 in float32: inf / inf is nan
+    return exp / exp.sum(dim=-1, keepdim=True)
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "softmax as exp(s) / sum(exp(s)) overflows for large scores: subtract each row's max first "
+    "(torch.softmax does)",
+)
+def naive_exp_softmax(queries, keys, values, mask=None):
+    scores = queries @ keys.transpose(-2, -1)
+    if mask is not None:
+        scores = apply_mask(scores, mask)
+    weights = _naive_softmax(scores / math.sqrt(keys.shape[-1]))
+    return weights @ values, weights
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "subtract each ROW's max (max over dim=-1, keepdim=True), not the max of the whole tensor",
+)
+def softmax_minus_global_max(queries, keys, values, mask=None):
+    scores = queries @ keys.transpose(-2, -1)
+    if mask is not None:
+        scores = apply_mask(scores, mask)
+    scores = scores / math.sqrt(keys.shape[-1])
+    weights = _naive_softmax(scores, subtract=scores.max())
+    return weights @ values, weights
+
+
 # --- attention.py: split_heads / merge_heads ------------------------------------------------------
 @mutant("attention", "split_heads", "view as (batch, tokens, heads, head_dim), then transpose(1, 2)")
 def split_heads_by_view_only(x, num_heads):
@@ -148,6 +183,29 @@ def fill_visible(scores, mask):
     return scores.masked_fill(~mask, float("-inf"))
 
 
+@mutant(
+    "causal_mask",
+    "apply_mask",
+    "fill with float('-inf'), not a large negative number: scores can be more negative still",
+)
+def fill_with_large_negative(scores, mask):
+    return scores.masked_fill(mask, -1e9)
+
+
+_CACHED_MASK: list[torch.Tensor] = []
+
+
+@mutant(
+    "causal_mask",
+    "causal_mask",
+    "build the mask for the num_tokens of each call: a mask kept from an earlier call has the wrong size",
+)
+def mask_cached_once(num_tokens, device=None):
+    if not _CACHED_MASK:
+        _CACHED_MASK.append(torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1))
+    return _CACHED_MASK[0].to(device) if device is not None else _CACHED_MASK[0]
+
+
 # --- classification_head.py -------------------------------------------------------------------------
 @mutant("classification_head", "replace_head", "assign the new layer to model.out_head")
 def head_not_assigned(model, num_classes):
@@ -158,6 +216,18 @@ def head_not_assigned(model, num_classes):
 @mutant("classification_head", "replace_head", "read emb_dim from the model (out_head.in_features), not 768")
 def head_hardcoded_768(model, num_classes):
     model.out_head = nn.Linear(768, num_classes)
+    return model
+
+
+@mutant("classification_head", "replace_head", "one output per class: nn.Linear(emb_dim, num_classes), not 2")
+def head_always_two_classes(model, num_classes):
+    model.out_head = nn.Linear(model.out_head.in_features, 2)
+    return model
+
+
+@mutant("classification_head", "replace_head", "assign the new layer to model.out_head: forward() uses it")
+def head_assigned_elsewhere(model, num_classes):
+    model.classifier = nn.Linear(model.out_head.in_features, num_classes)
     return model
 
 
@@ -217,6 +287,44 @@ def unknown_choice_accepted(model, trainable):
     return model
 
 
+@mutant(
+    "classification_head",
+    "freeze_all_but",
+    "set requires_grad = True on the parts that train: the model you are handed may have them frozen",
+)
+def freeze_never_unfreezes(model, trainable):
+    if trainable not in ("last_layer", "last_block", "last_two_blocks", "all"):
+        raise ValueError(f"unknown trainable choice {trainable!r}: use last_layer, last_block, ...")
+    if trainable == "all":
+        return model  # assumes a fresh model, where everything trains
+    blocks = 1 if trainable == "last_block" else 2 if trainable == "last_two_blocks" else 0
+    kept = [model.out_head, *(list(model.trf_blocks)[-blocks:] if blocks else [])]
+    kept += [model.final_norm] if blocks else []
+    kept_ids = {id(p) for module in kept for p in module.parameters()}
+    for param in model.parameters():
+        if id(param) not in kept_ids:
+            param.requires_grad = False
+    return model
+
+
+@mutant(
+    "classification_head",
+    "freeze_all_but",
+    "for 'all', set requires_grad = True on every parameter: the model may have some frozen already",
+)
+def all_keeps_earlier_freezing(model, trainable):
+    if trainable not in ("last_layer", "last_block", "last_two_blocks", "all"):
+        raise ValueError(f"unknown trainable choice {trainable!r}: use last_layer, last_block, ...")
+    if trainable == "all":
+        return model  # nothing to freeze, so nothing done: an earlier freezing stays
+    _set_trainable([model], False)
+    _set_trainable([model.out_head], True)
+    if trainable in ("last_block", "last_two_blocks"):
+        blocks = 1 if trainable == "last_block" else 2
+        _set_trainable([*list(model.trf_blocks)[-blocks:], model.final_norm], True)
+    return model
+
+
 # --- loss.py ---------------------------------------------------------------------------------------
 def _logits(input_batch, model, device):
     return model(input_batch.to(device))
@@ -248,6 +356,29 @@ def loss_after_softmax(input_batch, target_batch, model, device):
     return nn.functional.cross_entropy(torch.softmax(logits, dim=-1), target_batch.to(device))
 
 
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "log(softmax(...)) is -inf where a probability underflows to 0: use cross_entropy on the logits",
+)
+def loss_via_log_of_softmax(input_batch, target_batch, model, device):
+    logits = _logits(input_batch, model, device)[:, -1, :]
+    log_probs = torch.log(torch.softmax(logits, dim=-1))
+    return nn.functional.nll_loss(log_probs, target_batch.to(device))
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "log(sum(exp(logits))) overflows for large logits: use cross_entropy (or torch.logsumexp)",
+)
+def loss_via_naive_logsumexp(input_batch, target_batch, model, device):
+    logits = _logits(input_batch, model, device)[:, -1, :]
+    target = target_batch.to(device)
+    picked = logits[torch.arange(len(target), device=logits.device), target]
+    return (torch.log(torch.exp(logits).sum(dim=-1)) - picked).mean()
+
+
 # --- accuracy.py -----------------------------------------------------------------------------------
 @mutant("accuracy", "calc_accuracy_batch", "take the argmax over the classes (dim=-1), not over the batch")
 def argmax_over_batch(input_batch, target_batch, model, device):
@@ -271,6 +402,19 @@ def batch_returns_fraction(input_batch, target_batch, model, device):
         predicted = _logits(input_batch, model, device)[:, -1, :].argmax(dim=-1)
     correct = (predicted == target_batch.to(device)).float().mean().item()
     return correct, len(target_batch)
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_batch",
+    "argmax the logits themselves: exp(logits) / sum overflows to nan for large logits",
+)
+def accuracy_via_naive_softmax(input_batch, target_batch, model, device):
+    with torch.no_grad():
+        logits = _logits(input_batch, model, device)[:, -1, :]
+        probabilities = torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)
+    predicted = probabilities.argmax(dim=-1)
+    return int((predicted == target_batch.to(device)).sum()), len(target_batch)
 
 
 def _loader_accuracy(data_loader, model, device, num_batches, *, extra=0, per_batch_mean=False):

@@ -106,3 +106,17 @@ def test_exercise_tests_catch_the_mutant(runs, mutant):
     assert outcome["passed"], f"no exercise test ran for {mutant.concept}"
     failures = [nodeid for nodeid, passed in outcome["passed"].items() if not passed]
     assert failures, f"mutant {mutant.name} ({mutant.hint}) passes every {mutant.concept} test"
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: f"{m.concept}.{m.name}")
+def test_no_hint_names_another_mistake(runs, mutant):
+    # A hint names a mistake only when the evidence identifies it: the failures a mutant causes may
+    # show its own hint or a general one, never the hint of a different recorded mistake.
+    others = {m.hint for m in MUTANTS if m.hint != mutant.hint}
+    wrong = {
+        nodeid: hint
+        for nodeid, output in runs["mutants"][mutant.name]["outputs"].items()
+        for hint in others
+        if f"Hint: {hint}" in output
+    }
+    assert wrong == {}, f"mutant {mutant.name} ({mutant.hint}) was shown another mistake's hint"

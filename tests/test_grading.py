@@ -189,3 +189,40 @@ def test_the_precheck_passes_a_finished_copy_without_a_tests_folder(tmp_path):
     shutil.copytree(SOLUTIONS_DIR, learner, ignore=shutil.ignore_patterns("__pycache__"))
     assert precheck.failing_concepts(exercises=learner) == {}
     assert not (learner / "tests").exists()
+
+
+def test_a_run_stopped_by_x_counts_the_tests_it_never_ran(tmp_path):
+    copy = write_checkout(tmp_path)
+    selected = sum(
+        line.lstrip().startswith(("def test_", "async def test_"))
+        for line in (copy / "tests" / "test_loss.py").read_text().splitlines()
+    )
+    out = tmp_path / "results.json"
+    result = run_exercises("--impl", "exercises", "-m", "loss", "-x", f"--results-json={out}", cwd=tmp_path)
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if "4. the last-token loss" in line)
+    total = int(line.split("/")[1].split()[0])
+    assert total > selected >= 3  # parametrized tests count once per case
+    assert f"0 / {total:<3} tests passed (stopped after the first failure: {total - 1} not run)" in line
+    results = json.loads(out.read_text())
+    check_gradescope_schema(results)
+    assert len(results["tests"]) == total
+    assert sum(t["max_score"] for t in results["tests"]) == pytest.approx(EXERCISES["loss"][1])
+    assert sum("not run" in t["output"] for t in results["tests"]) == total - 1
+
+
+def test_an_error_inside_the_learners_function_is_explained(tmp_path):
+    copy = write_checkout(tmp_path)
+    (copy / "loss.py").write_text(
+        "import torch\n\n\n"
+        "def calc_loss_batch(input_batch, target_batch, model, device):\n"
+        "    logits = model(input_batch)\n"
+        "    return torch.nn.functional.cross_entropy(logits[:, -1, :, 0], target_batch)\n"
+    )
+    result = run_exercises("--impl", "exercises", "-m", "loss", "-x", cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "exercises/loss.py::calc_loss_batch raised IndexError: too many indices" in out
+    assert "at exercises/loss.py line 6: return torch.nn.functional.cross_entropy(logits[:, -1, :, 0]" in out
+    assert "input_batch=tensor of shape (6, 5), dtype torch.int64" in out
+    assert "it should return: a scalar tensor (shape ())" in out

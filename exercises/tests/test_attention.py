@@ -14,6 +14,7 @@ from gpt_from_scratch.grading.checks import (
     golden,
     impl,
     reference,
+    reference_model,
     where,
 )
 from gpt_from_scratch.model import MultiHeadAttention
@@ -199,4 +200,102 @@ def test_one_head_multi_head_attention_is_single_head_attention():
     assert torch.allclose(multi_head_attention(mha, x), mha.out_proj(context), atol=1e-6), (
         "With one head, MultiHeadAttention must equal single-head attention on the projected inputs: "
         "check split_heads and merge_heads with num_heads=1."
+    )
+
+
+def assert_a_distribution(weights: torch.Tensor, context: torch.Tensor, *, inputs: str) -> None:
+    """Finite, non-negative weights whose rows sum to 1, and a finite context."""
+    bad = ~torch.isfinite(weights)
+    if bad.any():
+        pytest.fail(
+            f"{SDPA}: on {inputs}, {int(bad.sum())} of {weights.numel()} attention weights are "
+            f"{weights[bad].flatten()[0].item()} (not a finite number). exp(score) overflows float32 past a "
+            "score of about 88: subtract each row's max before exp (max over dim=-1, keepdim=True), "
+            "or call torch.softmax, which does.",
+            pytrace=False,
+        )
+    assert (weights >= 0).all(), f"{SDPA}: on {inputs}, an attention weight is negative"
+    row_sums = weights.sum(dim=-1)
+    worst = row_sums.flatten()[(row_sums - 1).abs().flatten().argmax()]
+    assert torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-5), (
+        f"{SDPA}: on {inputs}, a row of the attention weights sums to {worst:.4f}, not 1"
+    )
+    assert torch.isfinite(context).all(), f"{SDPA}: on {inputs}, the context is not finite"
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_weights_stay_finite_and_sum_to_1_for_scores_far_past_exp_overflow(masked):
+    # Scores up to ~1e4, and rows of very different sizes: exp overflows float32 past 88.7, and a
+    # max taken over the whole tensor instead of each row leaves the small rows all 0 (0 / 0).
+    g = torch.Generator().manual_seed(11)
+    num_tokens, head_dim = 6, 4
+    row_scale = torch.logspace(0, 3, num_tokens).unsqueeze(-1)  # query i is 10^(3i/5) times larger
+    q = torch.randn(2, num_tokens, head_dim, generator=g) * row_scale
+    k, v = (
+        torch.randn(2, num_tokens, head_dim, generator=g) * 30,
+        torch.randn(2, num_tokens, head_dim, generator=g),
+    )
+    mask = torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1) if masked else None
+    context, weights = sdpa(q, k, v, mask)
+    check_shape(weights, (2, num_tokens, num_tokens), what=f"{SDPA} (weights)", hint="one row per query")
+    assert_a_distribution(weights, context, inputs="scores of size up to 1e4 (float32)")
+    if masked:
+        assert (weights[..., mask] == 0).all(), f"{SDPA}: masked keys must get weight exactly 0"
+
+
+def test_float64_inputs_give_float64_outputs_of_the_same_values():
+    g = torch.Generator().manual_seed(12)
+    q, k, v = (torch.randn(2, 3, 5, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    mask = torch.triu(torch.ones(5, 5, dtype=torch.bool), diagonal=1)
+    context, weights = sdpa(q, k, v, mask)
+    for name, tensor in (("context", context), ("weights", weights)):
+        assert isinstance(tensor, torch.Tensor) and tensor.dtype == torch.float64, (
+            f"{SDPA}: float64 inputs must give float64 {name}, got "
+            f"{getattr(tensor, 'dtype', type(tensor).__name__)}: do not convert with .float() or a "
+            "float32 tensor"
+        )
+    expected = torch.softmax((q @ k.transpose(-2, -1)).masked_fill(mask, float("-inf")) / 2.0, dim=-1)
+    assert torch.allclose(weights, expected, atol=1e-12), (
+        f"{SDPA}: on float64 inputs the weights differ from softmax(Q Kᵀ / √head_dim) by up to "
+        f"{(weights - expected).abs().max().item():.3g}"
+    )
+
+
+def test_non_contiguous_inputs_give_the_same_result():
+    # Inside the model, the queries, keys and values come from split_heads: transposed views.
+    g = torch.Generator().manual_seed(13)
+    q, k, v = (torch.randn(2, 5, 3, 4, generator=g) for _ in range(3))  # (batch, tokens, heads, head_dim)
+    views = [t.transpose(1, 2) for t in (q, k, v)]  # (batch, heads, tokens, head_dim), non-contiguous
+    mask = torch.triu(torch.ones(5, 5, dtype=torch.bool), diagonal=1)
+    context, weights = sdpa(*views, mask)
+    expected_context, expected_weights = sdpa(*(t.contiguous() for t in views), mask)
+    for name, actual, expected in (
+        ("context", context, expected_context),
+        ("weights", weights, expected_weights),
+    ):
+        check_shape(actual, tuple(expected.shape), what=f"{SDPA} ({name})", hint="as for contiguous inputs")
+        assert torch.allclose(actual, expected, atol=1e-6), (
+            f"{SDPA}: a transposed (non-contiguous) input gave a different {name} than the same values "
+            "made contiguous: use transpose/reshape, not .view on an input"
+        )
+
+
+@pytest.mark.parametrize(("batch", "num_tokens"), [(1, 1), (1, 4), (3, 1)])
+def test_multi_head_attention_with_one_example_or_one_token(batch, num_tokens):
+    torch.manual_seed(14)
+    mha = MultiHeadAttention(d_in=6, d_out=6, dropout=0.0, num_heads=2, qkv_bias=True)
+    x = torch.randn(batch, num_tokens, 6)
+    with torch.no_grad():
+        actual = multi_head_attention(mha, x)
+        with reference_model():
+            expected = mha(x)
+    check_shape(
+        actual,
+        (batch, num_tokens, 6),
+        what="MultiHeadAttention (your split_heads, scaled_dot_product_attention and merge_heads)",
+        hint="do not .squeeze(): a batch of 1 or a sequence of 1 token keeps its dimension",
+    )
+    assert torch.allclose(actual, expected, atol=1e-5), (
+        f"MultiHeadAttention with batch={batch}, num_tokens={num_tokens} differs from the reference by "
+        f"{(actual - expected).abs().max().item():.3g}"
     )

@@ -126,3 +126,51 @@ def test_padding_after_the_last_real_token_does_not_change_its_output(length, pa
         "Padding appended after a message changed the output at its last real token: with a correct "
         "causal mask, that position cannot see the padding."
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_masked_keys_get_weight_zero_however_negative_the_scores(dtype):
+    # Scores far below -1e9: a large negative fill value would then be the largest score of its row.
+    g = torch.Generator().manual_seed(41)
+    scores = -1e12 - torch.rand(2, 5, 5, generator=g, dtype=dtype) * 1e12
+    mask = torch.triu(torch.ones(5, 5, dtype=torch.bool), diagonal=1)
+    masked = impl("causal_mask").apply_mask(scores, mask)
+    check_shape(masked, (2, 5, 5), what=APPLY, hint="the same shape as the scores")
+    assert masked.dtype == dtype, f"{APPLY}: {dtype} scores must stay {dtype}, got {masked.dtype}"
+    weights = torch.softmax(masked, dim=-1)
+    assert (weights[..., mask] == 0).all(), (
+        f"{APPLY}: on scores near -1e12, softmax gives a masked key weight "
+        f"{weights[..., mask].max().item():.3g}. Only -inf is below every score: fill with float('-inf')."
+    )
+
+
+def test_apply_mask_on_non_contiguous_scores():
+    # Scores that are a transposed view (as they can be inside a model) are masked the same way.
+    g = torch.Generator().manual_seed(42)
+    scores = torch.randn(4, 4, 2, generator=g).permute(2, 0, 1)  # (2, 4, 4), non-contiguous
+    mask = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)
+    actual = impl("causal_mask").apply_mask(scores, mask)
+    expected = reference_apply_mask(scores.contiguous(), mask)
+    check_shape(actual, (2, 4, 4), what=APPLY, hint="the same shape as the scores")
+    assert torch.equal(actual, expected), (
+        f"{APPLY}: on a transposed (non-contiguous) view of the scores, the result differs from the same "
+        "scores made contiguous"
+    )
+
+
+def reference_apply_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return scores.masked_fill(mask, float("-inf"))
+
+
+def test_causal_mask_called_again_with_other_sizes():
+    # A model calls causal_mask on every forward pass, with the length of each batch.
+    for num_tokens in (6, 3, 1, 6):
+        mask = impl("causal_mask").causal_mask(num_tokens, device="cpu")
+        check_shape(
+            mask,
+            (num_tokens, num_tokens),
+            what=f"{MASK}({num_tokens}) after calls with other sizes",
+            hint="build the mask for this call's num_tokens; keep nothing from an earlier call",
+        )
+        expected = torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
+        assert torch.equal(mask, expected), f"{MASK}({num_tokens}) differs after calls with other sizes"

@@ -30,15 +30,24 @@ def test_replace_head_puts_a_fresh_linear_layer_on_top(num_classes):
     before = {
         name: p.detach().clone() for name, p in model.named_parameters() if not name.startswith("out_head")
     }
+    language_model_head = model.out_head
     returned = impl("classification_head").replace_head(model, num_classes)
     assert returned is model, f"{REPLACE} must return the model it was given"
     head = model.out_head
+    assert head is not language_model_head, (
+        f"{REPLACE}: model.out_head is still the language-model head ({emb_dim} -> "
+        f"{model.cfg.vocab_size}), and forward() uses model.out_head: assign the new layer to model.out_head"
+    )
     assert isinstance(head, nn.Linear), (
         f"{REPLACE}: model.out_head must be an nn.Linear, got {type(head).__name__}"
     )
-    assert (head.in_features, head.out_features) == (emb_dim, num_classes), (
-        f"{REPLACE}: the head maps {head.in_features} -> {head.out_features} features, expected "
-        f"{emb_dim} -> {num_classes}. Read emb_dim from model.out_head.in_features."
+    assert head.in_features == emb_dim, (
+        f"{REPLACE}: the head takes {head.in_features} input features, but the model's hidden size "
+        f"(emb_dim) is {emb_dim}: the old head's in_features, model.out_head.in_features"
+    )
+    assert head.out_features == num_classes, (
+        f"{REPLACE}: the head gives {head.out_features} outputs, but there are num_classes={num_classes} "
+        "classes: one logit per class"
     )
     assert head.bias is not None, f"{REPLACE}: keep nn.Linear's bias (the book's head has one)"
     assert head.weight is not model.tok_emb.weight, (
@@ -66,16 +75,21 @@ def test_freeze_all_but_trains_exactly_the_chosen_parameters(trainable):
         return
     extra = sorted(set(actual) - set(expected))
     missing = sorted(set(expected) - set(actual))
-    specific = [
-        g.value(f"hint.{key.split('.')[1]}")
-        for key in g.metadata
-        if key.startswith("mistake.") and key.endswith(f".trainable.{trainable}") and g.value(key) == actual
-    ]
+    # A recorded mistake's hint only when exactly one mistake gives these names: else the general one.
+    specific = sorted(
+        {
+            g.value(f"hint.{key.split('.')[1]}")
+            for key in g.metadata
+            if key.startswith("mistake.")
+            and key.endswith(f".trainable.{trainable}")
+            and g.value(key) == actual
+        }
+    )
     pytest.fail(
         f"{FREEZE}(model, {trainable!r}): {len(actual)} parameters are trainable, expected {len(expected)}.\n"
         f"  trainable but should be frozen: {extra[:4]}{' ...' if len(extra) > 4 else ''}\n"
         f"  frozen but should train: {missing[:4]}{' ...' if len(missing) > 4 else ''}\n"
-        f"Hint: {specific[0] if specific else GENERAL_FREEZE_HINT}",
+        f"Hint: {specific[0] if len(specific) == 1 else GENERAL_FREEZE_HINT}",
         pytrace=False,
     )
 
@@ -95,4 +109,57 @@ def test_frozen_parameters_get_no_gradient():
     for name, p in model.named_parameters():
         assert (p.grad is not None) == p.requires_grad, (
             f"{name}: requires_grad={p.requires_grad} but grad={p.grad}"
+        )
+
+
+def freeze_everything(model: nn.Module) -> None:
+    for p in model.parameters():
+        p.requires_grad = False
+
+
+def freeze_the_head_only(model: nn.Module) -> None:
+    for p in model.out_head.parameters():
+        p.requires_grad = False
+
+
+BEFORE = {"everything frozen": freeze_everything, "only the head frozen": freeze_the_head_only}
+
+
+@pytest.mark.parametrize("earlier", list(BEFORE))
+@pytest.mark.parametrize("trainable", CHOICES)
+def test_freeze_all_but_does_not_depend_on_what_was_frozen_before(trainable, earlier):
+    # A real caller may hand over a model that was frozen before: from a checkpoint, or by a first
+    # call with another choice. The result must be the same as on a fresh model.
+    expected = golden("classification_head").value(f"trainable.{trainable}")
+    model = impl("classification_head").replace_head(tiny_model(), 2)
+    BEFORE[earlier](model)
+    impl("classification_head").freeze_all_but(model, trainable)
+    actual = [name for name, p in model.named_parameters() if p.requires_grad]
+    if actual == expected:
+        return
+    still_frozen = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    pytest.fail(
+        f"{FREEZE}(model, {trainable!r}) on a model with {earlier}: {len(actual)} parameters are "
+        f"trainable, expected {len(expected)}, as on a fresh model.\n"
+        f"  frozen but should train: {still_frozen[:4]}{' ...' if len(still_frozen) > 4 else ''}\n"
+        f"  trainable but should be frozen: {extra[:4]}{' ...' if len(extra) > 4 else ''}\n"
+        "Hint: set requires_grad on every parameter, True or False, whatever it was before: "
+        "the parameters that train need requires_grad = True set explicitly.",
+        pytrace=False,
+    )
+
+
+@pytest.mark.parametrize("first", CHOICES)
+def test_freeze_all_but_called_twice_follows_the_second_choice(first):
+    for second in CHOICES:
+        model = impl("classification_head").replace_head(tiny_model(), 2)
+        impl("classification_head").freeze_all_but(model, first)
+        impl("classification_head").freeze_all_but(model, second)
+        actual = [name for name, p in model.named_parameters() if p.requires_grad]
+        expected = golden("classification_head").value(f"trainable.{second}")
+        assert actual == expected, (
+            f"{FREEZE}: called with {first!r}, then {second!r}, {len(actual)} parameters are trainable; "
+            f"{second!r} alone on a fresh model trains {len(expected)}. Set requires_grad on every "
+            "parameter each call, so the last call decides."
         )

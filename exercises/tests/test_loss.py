@@ -15,10 +15,28 @@ pytestmark = pytest.mark.loss
 LOSS = where("loss", "calc_loss_batch")
 
 
+def check_a_loss(loss: object) -> None:
+    """The properties every loss has, stated in the concept's terms before any comparison."""
+    if not isinstance(loss, torch.Tensor):
+        pytest.fail(f"{LOSS} returned a {type(loss).__name__}: return the loss as a tensor", pytrace=False)
+    if loss.dim() != 0:
+        pytest.fail(
+            f"{LOSS} returned shape {tuple(loss.shape)}: the loss is one number for the batch, shape ()",
+            pytrace=False,
+        )
+    if loss.item() < 0:
+        pytest.fail(
+            f"{LOSS} returned {loss.item():.4g}: the loss is negative, but the cross-entropy of a "
+            "probability (-log p, with p <= 1) is never below 0",
+            pytrace=False,
+        )
+
+
 def test_loss_matches_golden():
     g = golden("loss")
     model = TokenLookup(g["batch.table"])
     loss = impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+    check_a_loss(loss)
     assert_matches_golden(
         loss,
         g,
@@ -62,4 +80,68 @@ def test_loss_can_be_backpropagated():
     last_tokens = sorted(set(g["batch.inputs"][:, -1].tolist()))
     assert touched == last_tokens, (
         f"{LOSS}: the gradient reached tokens {touched}, but only the last tokens {last_tokens} should matter"
+    )
+
+
+def cross_entropy_in_float64(
+    table: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """-log softmax(logits)[target] of the last position, averaged: written out, in float64."""
+    last = table.double()[inputs[:, -1]]
+    return (torch.logsumexp(last, dim=-1) - last[torch.arange(len(targets)), targets]).mean()
+
+
+def test_loss_stays_finite_for_logits_far_past_exp_overflow():
+    # Logits of size ~1e3: exp overflows float32 past 88.7, and softmax rounds small probabilities to 0.
+    g = torch.Generator().manual_seed(21)
+    model = TokenLookup(torch.randn(20, 3, generator=g) * 1000)
+    inputs = torch.randint(0, 20, (8, 4), generator=g)
+    targets = torch.randint(0, 3, (8,), generator=g)
+    loss = impl("loss").calc_loss_batch(inputs, targets, model, "cpu")
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0, f"{LOSS} must return a scalar tensor"
+    expected = cross_entropy_in_float64(model.table.detach(), inputs, targets)
+    assert torch.isfinite(loss), (
+        f"{LOSS} gave {loss.item()} on logits of size ~1e3, where the cross-entropy is "
+        f"{expected.item():.6g}. "
+        "exp(logits) overflows float32 past 88.7, and log(softmax(...)) is -inf where a probability "
+        "rounds to 0: call cross_entropy on the raw logits (it uses log-softmax, which is stable)."
+    )
+    assert loss.item() >= 0, f"{LOSS} gave {loss.item():.6g}: a cross-entropy is never below 0"
+    assert torch.allclose(loss.double(), expected, rtol=1e-4), (
+        f"{LOSS} gave {loss.item():.6g} on logits of size ~1e3, but the cross-entropy of the last position "
+        f"is {expected.item():.6g}"
+    )
+
+
+def test_float64_logits_give_a_float64_loss():
+    g = torch.Generator().manual_seed(22)
+    model = TokenLookup(torch.randn(20, 3, generator=g, dtype=torch.float64))
+    inputs = torch.randint(0, 20, (5, 3), generator=g)
+    targets = torch.randint(0, 3, (5,), generator=g)
+    loss = impl("loss").calc_loss_batch(inputs, targets, model, "cpu")
+    assert isinstance(loss, torch.Tensor) and loss.dtype == torch.float64, (
+        f"{LOSS}: float64 logits must give a float64 loss, got "
+        f"{getattr(loss, 'dtype', type(loss).__name__)}: do not convert with .float()"
+    )
+    expected = cross_entropy_in_float64(model.table.detach(), inputs, targets)
+    assert torch.allclose(loss, expected, atol=1e-12), (
+        f"{LOSS} gave {loss.item():.10g} on float64 logits, but the cross-entropy is {expected.item():.10g}"
+    )
+
+
+@pytest.mark.parametrize(("batch", "num_tokens"), [(1, 1), (1, 5), (4, 1)])
+def test_loss_with_one_example_or_one_token(batch, num_tokens):
+    g = torch.Generator().manual_seed(23)
+    model = TokenLookup(torch.randn(20, 3, generator=g))
+    inputs = torch.randint(0, 20, (batch, num_tokens), generator=g)
+    targets = torch.randint(0, 3, (batch,), generator=g)
+    loss = impl("loss").calc_loss_batch(inputs, targets, model, "cpu")
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0, (
+        f"{LOSS} must return a scalar tensor for batch={batch}, num_tokens={num_tokens}; do not .squeeze() "
+        "the logits: a batch of 1 keeps its dimension"
+    )
+    expected = cross_entropy_in_float64(model.table.detach(), inputs, targets)
+    assert torch.allclose(loss.double(), expected, atol=1e-5), (
+        f"{LOSS} gave {loss.item():.5f} for batch={batch}, num_tokens={num_tokens}; the cross-entropy "
+        f"is {expected.item():.5f}"
     )

@@ -78,13 +78,18 @@ def golden(concept: str) -> Golden:
 def _matching_mistake(
     actual: torch.Tensor, mistakes: list[tuple[str, torch.Tensor]], atol: float
 ) -> str | None:
-    for hint, output in mistakes:
-        same_kind = output.shape == actual.shape and output.dtype == actual.dtype
-        if same_kind and torch.allclose(
-            actual.double(), output.double(), atol=atol, rtol=1e-4, equal_nan=True
-        ):
-            return hint
-    return None
+    """The hint of the one recorded mistake whose output equals actual; None when none or several do.
+
+    Several matching mistakes with different hints are no evidence for any one of them.
+    """
+    hints = {
+        hint
+        for hint, output in mistakes
+        if output.shape == actual.shape
+        and output.dtype == actual.dtype
+        and torch.allclose(actual.double(), output.double(), atol=atol, rtol=1e-4, equal_nan=True)
+    }
+    return hints.pop() if len(hints) == 1 else None
 
 
 def assert_matches_golden(
@@ -96,15 +101,18 @@ def assert_matches_golden(
     atol: float,
     rtol: float,
     hint: str,
+    recognise_mistakes: bool = True,
 ) -> None:
     """Fail with a learner-friendly message unless actual equals gold[key] within the tolerances.
 
     The message gives the shape returned and expected, the largest difference and where it is,
-    and a hint: the one for the learner's exact mistake when their output matches a recorded
-    mistake, else the general hint. It never prints the expected tensor.
+    and a hint: the one for the learner's exact mistake when their output matches exactly one
+    recorded mistake, else the general hint. It never prints the expected tensor.
+    recognise_mistakes=False for outputs too small to tell mistakes apart (a count, a fraction):
+    many different mistakes give the same few numbers, so a match would name the wrong one.
     """
     expected = gold[key]
-    mistakes = gold.mistakes(key)
+    mistakes = gold.mistakes(key) if recognise_mistakes else []
     if not isinstance(actual, torch.Tensor):
         pytest.fail(
             f"{what} returned a {type(actual).__name__}, expected a torch.Tensor of shape "

@@ -10,17 +10,21 @@ from pathlib import Path
 from .outcomes import ExerciseOutcomes
 from .points import EXERCISES
 
+NOT_RUN = "not run: the run stopped before this test"
+
 
 def results_json(outcomes: ExerciseOutcomes) -> dict:
     """The run as Gradescope's results.json: every test with its share of its exercise's points."""
     per_concept: dict[str, list[str]] = defaultdict(list)
     for nodeid, (concept, _, _) in outcomes.outcomes.items():
         per_concept[concept].append(nodeid)
+    for concept, nodeids in outcomes.not_run().items():
+        per_concept[concept].extend(nodeids)  # selected but never reached (-x): scored 0, not dropped
     tests = []
     for concept, (title, points) in EXERCISES.items():
         nodeids = per_concept.get(concept, [])
         for nodeid in nodeids:
-            _, passed, output = outcomes.outcomes[nodeid]
+            _, passed, output = outcomes.outcomes.get(nodeid, (concept, False, NOT_RUN))
             share = points / len(nodeids)
             tests.append(_test(nodeid, title, passed * share, share, output))
     for concept, path, message in outcomes.collection_errors:

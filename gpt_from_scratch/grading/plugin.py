@@ -15,6 +15,7 @@ import pytest
 from hypothesis import settings
 
 from .. import seam
+from .explain import explain
 from .gradescope import write_results_json
 from .outcomes import ExerciseOutcomes
 from .points import EXERCISES, concept_of
@@ -102,6 +103,11 @@ def pytest_runtest_makereport(
         (AssertionError, pytest.fail.Exception)
     ):
         report.longrepr = property_failure(call.excinfo.value)
+    # An error inside the learner's function: which function, what it was given, what it should return.
+    elif not call.excinfo.errisinstance((AssertionError, pytest.fail.Exception, pytest.skip.Exception)):
+        explanation = explain(call.excinfo)
+        if explanation:
+            report.longrepr = f"{explanation}\n\n{report.longrepr}"
     return report
 
 

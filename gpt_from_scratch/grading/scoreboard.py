@@ -16,11 +16,19 @@ def write_scoreboard(terminal: pytest.TerminalReporter, outcomes: ExerciseOutcom
     write = terminal.write_line
     impl = outcomes.impl
     terminal.section(f"scoreboard ({impl}/)")
+    not_run = outcomes.not_run()
+    stopped = (
+        "stopped after the first failure"
+        if terminal.config.getoption("maxfail", 0) == 1
+        else "the run stopped early"
+    )
     for concept, (title, _) in EXERCISES.items():
         if concept in scores:
             passed, total = scores[concept]
             mark = "done" if passed == total else "    "
-            write(f"  {mark}  {title:<48} {passed:>3} / {total:<3} tests passed")
+            skipped = len(not_run.get(concept, []))
+            note = f" ({stopped}: {skipped} not run)" if skipped else ""
+            write(f"  {mark}  {title:<48} {passed:>3} / {total:<3} tests passed{note}")
     for _concept, path, _ in outcomes.collection_errors:
         write(f"  !!   {path}: could not be imported (see the error above)")
     todo = [c for c, (passed, total) in scores.items() if passed < total]
