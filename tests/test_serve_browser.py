@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -109,7 +109,17 @@ def screenshot(browser: WebDriver, folders: list[Path], name: str) -> None:
 
 def wait_for(browser: WebDriver, condition, timeout: float = WAIT_S):
     """condition(browser)'s first truthy value, polled until timeout."""
-    return WebDriverWait(browser, timeout).until(lambda b: condition(b))
+    # A Gradio page re-renders as answers arrive: an element read mid-render is stale, so poll again.
+    waiting = WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException,))
+    return waiting.until(lambda b: condition(b))
+
+
+def text_of_all(browser: WebDriver, selector: str) -> list[str]:
+    """The texts of the elements matching selector now ([] while the page re-renders them)."""
+    try:
+        return [element.text for element in browser.find_elements(By.CSS_SELECTOR, selector)]
+    except StaleElementReferenceException:
+        return []
 
 
 def open_tab(browser: WebDriver, url: str, name: str) -> None:
@@ -159,8 +169,9 @@ def test_an_empty_message_shows_the_reason(browser, server, screenshots):
     open_tab(browser, server.url, "One message")
     browser.find_element(By.CSS_SELECTOR, "#message textarea").send_keys("   ")
     browser.find_element(By.ID, "classify").click()
-    toast = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "[data-testid=toast-text]"))
-    assert toast[0].text.startswith("the message is empty")
+    # The toast appears first and is filled in after: wait for its text, not for the element.
+    toast = wait_for(browser, lambda b: " ".join(text_of_all(b, "[data-testid=toast-text]")).strip())
+    assert toast.startswith("the message is empty"), toast
     screenshot(browser, screenshots, "app-empty-message.png")
 
 
