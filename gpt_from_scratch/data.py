@@ -36,9 +36,14 @@ class _CorruptDownload(DownloadError):
     """The zip arrived but is unreadable or its SMSSpamCollection fails the checksum."""
 
 
+def sms_spam_cache_path(cache_dir: Path | None = None) -> Path:
+    """Where download_sms_spam keeps its verified copy of the SMSSpamCollection file."""
+    return Path(cache_dir or default_cache_dir()) / "sms_spam_collection" / _MEMBER
+
+
 def download_sms_spam(cache_dir: Path | None = None, url: str = SMS_SPAM_URL) -> Path:
     """Return the verified SMSSpamCollection file in the cache, downloading the UCI zip if needed."""
-    target = Path(cache_dir or default_cache_dir()) / "sms_spam_collection" / _MEMBER
+    target = sms_spam_cache_path(cache_dir)
     if target.exists():
         if sha256_of(target) == SMS_SPAM_SHA256:
             return target

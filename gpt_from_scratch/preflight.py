@@ -20,8 +20,7 @@ from huggingface_hub import try_to_load_from_cache
 
 from . import weights
 from .config import FinetuneConfig
-from .data import SMS_SPAM_URL
-from .download import default_cache_dir
+from .data import SMS_SPAM_URL, sms_spam_cache_path
 from .errors import DownloadError
 from .weights import DEFAULT_MODEL_SIZE, HF_REPOS, WEIGHTS_FILE
 
@@ -53,7 +52,7 @@ def _data_problem(cfg: FinetuneConfig) -> str | None:
         if Path(cfg.data_file).is_file():
             return None
         return f"the SMS Spam Collection (no file at --data-file {cfg.data_file}): {hint}"
-    cached = default_cache_dir() / "sms_spam_collection" / "SMSSpamCollection"  # download_sms_spam's copy
+    cached = sms_spam_cache_path()
     if cached.is_file() or _reachable(SMS_SPAM_URL):
         return None
     why = f"not in {cached.parent}, and {_host(SMS_SPAM_URL)} cannot be reached"
