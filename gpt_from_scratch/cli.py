@@ -24,12 +24,15 @@ EXPERIMENT_OVERRIDES = (
     "weights",
     "weights_dir",
     "data_file",
+    "dedupe",
     "num_epochs",
     "max_steps",
     "lr",
     "device",
 )
 OPTIONS = {f.name: f for f in command_line_fields()}
+# The options that say which messages are read and how they are split (prepare-data takes them too).
+DATA_OPTIONS = ("data_file", "text_column", "label_column", "reading", "dedupe", "balance")
 
 
 def _value_type(hint: Any) -> type:
@@ -41,9 +44,10 @@ def _add_option(parser: argparse._ActionsContainer, f: Field, default: Any) -> N
     """Add a FinetuneConfig field to a parser as its metadata declares it: flag, help, choices."""
     value_type = _value_type(typing.get_type_hints(FinetuneConfig)[f.name])
     text = f.metadata["help"]
-    if value_type is bool:  # a switch: typing the flag flips the default
-        action = "store_false" if f.default else "store_true"
-        parser.add_argument(flag(f), dest=f.name, action=action, default=f.default, help=text)
+    if value_type is bool:  # a switch: typing the flag flips the field's default
+        parser.add_argument(
+            flag(f), dest=f.name, action="store_const", const=not f.default, default=default, help=text
+        )
         return
     if default is not None:
         text += " (default: %(default)s)"
@@ -100,6 +104,19 @@ def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the .csv, .tsv or .jsonl column holding the messages (default: text, Text or message)",
     )
     p.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="the .csv, .tsv or .jsonl column holding each message's true label: also print the "
+        "per-class precision, recall and F1 and the confusion matrix",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="P",
+        help="call a message spam when P(spam) is at least P (default: the threshold finetune "
+        "--target-fpr saved with the model, else the more probable label)",
+    )
+    p.add_argument(
         "--json",
         action="store_true",
         help='print one JSON object a message: {"message", "label", "probability", "spam_probability"}',
@@ -122,16 +139,29 @@ def _run_classify(args: argparse.Namespace) -> None:
     import dataclasses
     import json
 
-    from .classify import classify_with_config, load_for_classifying
+    from .checkpoint import read_config
+    from .classify import (
+        check_labels,
+        check_threshold,
+        classify_with_config,
+        load_for_classifying,
+        trained_labels,
+    )
     from .device import resolve_device
     from .tokenizer import get_tokenizer
 
     messages, one_line = _messages_to_classify(args)  # before the model loads: bad input fails fast
+    config = read_config(args.model_dir)
+    if args.threshold is not None:
+        check_threshold(args.threshold, len(trained_labels(config)))
+    true_labels = check_labels(messages, config) if args.label_column else None
     # Reads the token (or mean) the classifier was trained to read, padded as its training messages were.
     classifier, config = load_for_classifying(args.model_dir, resolve_device(args.device))
     texts = [m.text for m in messages]
     names = None if one_line else [m.where() for m in messages]  # a lone message's errors need no name
-    predictions = classify_with_config(texts, classifier, get_tokenizer(), config, args.truncate, names)
+    predictions = classify_with_config(
+        texts, classifier, get_tokenizer(), config, args.truncate, names, threshold=args.threshold
+    )
     if args.json:
         for text, prediction in zip(texts, predictions, strict=True):
             print(json.dumps({"message": text, **dataclasses.asdict(prediction)}))
@@ -139,6 +169,19 @@ def _run_classify(args: argparse.Namespace) -> None:
         print(f"{predictions[0].label} (probability {predictions[0].probability:.3f})")
     else:
         print(_classify_table(texts, predictions), end="")
+    if true_labels is not None:
+        print(_labelled_report(true_labels, predictions, trained_labels(config), args.json))
+
+
+def _labelled_report(true_labels: list[int], predictions: list, names: Sequence[str], as_json: bool) -> str:
+    """Per-class precision, recall and F1 and the confusion matrix, as Markdown or one JSON line."""
+    import json
+
+    from .evaluation import class_report, class_report_markdown
+
+    predicted = [list(names).index(p.label) for p in predictions]
+    report = class_report(true_labels, predicted, names)
+    return json.dumps({"class_report": report}) if as_json else "\n" + class_report_markdown(report)
 
 
 def _messages_to_classify(args: argparse.Namespace) -> tuple[list, bool]:
@@ -152,8 +195,9 @@ def _messages_to_classify(args: argparse.Namespace) -> tuple[list, bool]:
         raise OptionError("give messages or --file, not both: put the messages in the file")
     if STDIN in args.messages and args.messages != [STDIN]:
         raise OptionError("- (standard input) cannot be mixed with messages: give one or the other")
-    if args.column is not None and args.file is None:
-        raise OptionError("--column names a column of a --file: give the .csv, .tsv or .jsonl file too")
+    for option, value in (("--column", args.column), ("--label-column", args.label_column)):
+        if value is not None and args.file is None:
+            raise OptionError(f"{option} names a column of a --file: give the .csv, .tsv or .jsonl file too")
     if args.messages and args.messages != [STDIN]:  # typed: each one, even an empty one, was asked about
         for text in args.messages:
             if len(text) < 4096 and os.path.isfile(text):  # a message is never silently read as a path
@@ -163,7 +207,7 @@ def _messages_to_classify(args: argparse.Namespace) -> tuple[list, bool]:
     if not args.messages and args.file is None and sys.stdin.isatty():  # no input would ever come
         raise OptionError("nothing to classify: give messages, --file PATH, or pipe messages in, one a line")
     source = args.file if args.file is not None else STDIN
-    messages = read_messages(source, args.column)
+    messages = read_messages(source, args.column, label_column=args.label_column)
     name = "standard input" if source == STDIN else source
     empty = [m.number for m in messages if not m.text.strip()]
     messages = [m for m in messages if m.text.strip()]
@@ -193,7 +237,7 @@ def _shorten(text: str, width: int = 60) -> str:
 def _add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("prepare-data", help="write the balanced train/validation/test CSV files")
     p.add_argument("--out", required=True, help="folder for train.csv, validation.csv, test.csv")
-    for name in ("data_file", "reading"):  # the same options as finetune's
+    for name in DATA_OPTIONS:  # the same options as finetune's
         _add_option(p, OPTIONS[name], default=OPTIONS[name].default)
     p.add_argument(
         "--seed", type=int, default=FinetuneConfig.seed, help="the split's seed (default: %(default)s)"
@@ -202,10 +246,15 @@ def _add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_prepare(args: argparse.Namespace) -> None:
-    from .data import download_sms_spam, prepare_splits
+    from .data import prepare_splits
+    from .sms_spam import download_sms_spam
 
+    config = FinetuneConfig(**{name: getattr(args, name) for name in DATA_OPTIONS})
+    check_config(config)
     data_file = Path(args.data_file) if args.data_file else download_sms_spam()
-    for split, path in prepare_splits(data_file, args.out, reading=args.reading, seed=args.seed).items():
+    options = {name: getattr(args, name) for name in DATA_OPTIONS if name not in ("data_file", "reading")}
+    paths = prepare_splits(data_file, args.out, reading=args.reading, seed=args.seed, **options)
+    for split, path in paths.items():
         print(f"{split}: {path}")
 
 

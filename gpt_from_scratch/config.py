@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
-from .data import READINGS
 from .device import DEVICE_CHOICES
 from .errors import OptionError
 from .lora import SCALINGS
 from .model import MODEL_CONFIGS
 from .pooling import POOLINGS, POSITIONS
 from .seam import IMPLEMENTATIONS
+from .sms_spam import READINGS
 
 WEIGHTS_CHOICES = ("pretrained", "random")
 TRAINABLE_CHOICES = ("last_layer", "last_block", "last_two_blocks", "all", "lora")
@@ -68,7 +68,22 @@ class FinetuneConfig:
         choices=WEIGHTS_CHOICES,
     )
     weights_dir: str | None = option(None, "folder holding GPT-2's model.safetensors (skips the download)")
-    data_file: str | None = option(None, "the SMSSpamCollection file (skips the download)")
+    data_file: str | None = option(
+        None,
+        "the SMSSpamCollection file (skips the download), or your own labelled .csv, .tsv or .jsonl file",
+    )
+    text_column: str | None = option(None, "the column of your --data-file holding the texts (default: text)")
+    label_column: str | None = option(
+        None, "the column of your --data-file holding the labels, any number of classes (default: label)"
+    )
+    dedupe: bool = option(
+        False,
+        "drop repeated messages (same text up to whitespace and case) before splitting; the book keeps "
+        "them, so some test messages are also training messages",
+    )
+    balance: bool = option(
+        True, "keep every message instead of undersampling each class to the smallest one's count"
+    )
     reading: str = option(
         "correct",
         "'book' parses the file as the book does (it merges a few messages), "
@@ -95,6 +110,11 @@ class FinetuneConfig:
     eval_freq: int = option(50, "evaluate every N steps")
     eval_iter: int = option(5, "batches per evaluation")
     seed: int = option(123, "seeds the split, the new head's weights and the shuffles")
+    target_fpr: float | None = option(
+        None,
+        "choose the decision threshold on validation data so that at most this share of ham is flagged "
+        "as spam (e.g. 0.01); saved with the model, used by classify and serve (two classes only)",
+    )
     device: str = option("auto", f"one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
     impl: str = option(
         "solutions",
@@ -215,6 +235,17 @@ def check_config(cfg: FinetuneConfig) -> None:
         raise OptionError(f"{_as_typed(cfg, 'weight_decay')}: the weight decay must be 0 or more")
     if cfg.lora_alpha <= 0:
         raise OptionError(f"{_as_typed(cfg, 'lora_alpha')}: the LoRA scale must be positive")
+    if cfg.target_fpr is not None and not 0 < cfg.target_fpr < 1:
+        raise OptionError(
+            f"{_as_typed(cfg, 'target_fpr')}: a false-positive rate is a share between 0 and 1, "
+            "e.g. 0.01 for at most 1 ham message in 100 flagged"
+        )
+    for name in ("text_column", "label_column"):
+        if getattr(cfg, name) is not None and cfg.data_file is None:
+            raise OptionError(
+                f"{_as_typed(cfg, name)} names a column of your own --data-file: give the .csv, .tsv or "
+                ".jsonl file too"
+            )
     if cfg.num_classes < 2:
         raise OptionError(f"{_as_typed(cfg, 'num_classes')}: a classifier needs at least 2 classes")
     if cfg.pooling != "token" and cfg.position != "last":

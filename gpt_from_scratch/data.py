@@ -1,11 +1,13 @@
-"""From the raw SMS Spam Collection file to padded token tensors (the book's chapter 6 data pipeline)."""
+"""From labelled messages to padded token tensors: balancing, the 70/10/20 split, SpamDataset (chapter 6).
+
+The messages come from the SMS Spam Collection (sms_spam.py) or from your own labelled file (tables.py).
+"""
 
 from __future__ import annotations
 
+import json
 import os
-import zipfile
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -13,150 +15,67 @@ import tiktoken
 import torch
 from torch.utils.data import Dataset
 
-from .download import default_cache_dir, download_file
-from .errors import DataError, DownloadError
-from .files import atomic_path, sha256_of
+from .errors import DataError
+from .files import atomic_path
+from .sms_spam import LABELS, read_sms_spam, unusual_file_note
+from .tables import is_table_file, read_labelled_table
 from .tokenizer import PAD_TOKEN_ID
 
-SMS_SPAM_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
-SMS_SPAM_SHA256 = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d"  # the extracted file
-SMS_SPAM_COUNTS = {"ham": 4827, "spam": 747}  # the published file's labels, 5,574 lines
 MIN_EVAL_MESSAGES = 10  # a validation or test split smaller than this measures nothing
-LABELS = {"ham": 0, "spam": 1}
-READINGS = ("correct", "book")
+LABEL_NAMES = ("not spam", "spam")  # what the classifier prints for class 0 (ham) and class 1 (spam)
 SPLIT_NAMES = ("train", "validation", "test")
-
-_MEMBER = "SMSSpamCollection"
-_OFFLINE_HINT = (
-    "To use a copy you already have, pass --data-file PATH to the SMSSpamCollection file (from the UCI zip)."
-)
+HELDOUT_NAMES = ("validation", "test")
+SPLITS_INFO = "splits.json"
+SMS_SOURCE, TABLE_SOURCE = "sms-spam-collection", "table"
 
 
-class _CorruptDownload(DownloadError):
-    """The zip arrived but is unreadable or its SMSSpamCollection fails the checksum."""
+def normalise(text: str) -> str:
+    """The form two messages share when they differ only in whitespace or letter case."""
+    return " ".join(text.split()).casefold()
 
 
-def sms_spam_cache_path(cache_dir: Path | None = None) -> Path:
-    """Where download_sms_spam keeps its verified copy of the SMSSpamCollection file."""
-    return Path(cache_dir or default_cache_dir()) / "sms_spam_collection" / _MEMBER
-
-
-def download_sms_spam(cache_dir: Path | None = None, url: str = SMS_SPAM_URL) -> Path:
-    """Return the verified SMSSpamCollection file in the cache, downloading the UCI zip if needed."""
-    target = sms_spam_cache_path(cache_dir)
-    if target.exists():
-        if sha256_of(target) == SMS_SPAM_SHA256:
-            return target
-        target.unlink()  # an edited or damaged copy: never train on it
-    problem = None
-    for _attempt in range(2):  # a damaged transfer is usually transient: fetch once more, then give up
-        try:
-            return _fetch_and_extract(url, target)
-        except _CorruptDownload as err:
-            problem = err
-        except DownloadError as err:  # offline, HTTP error, partial body: retrying would not help
-            raise DownloadError(f"could not get the SMS Spam Collection: {err}. {_OFFLINE_HINT}") from err
-    raise DownloadError(
-        f"could not get the SMS Spam Collection: {problem} (on both tries). {_OFFLINE_HINT}"
-    ) from problem
-
-
-def _fetch_and_extract(url: str, target: Path) -> Path:
-    zip_path = target.parent / "sms_spam_collection.zip"
-    download_file(url, zip_path, description="SMS Spam Collection (zip)")
+def class_names(labels: pd.Series) -> tuple[str, ...]:
+    """The distinct labels in a stable order: as numbers if all are integers (so "2" before "10")."""
+    distinct = set(labels)
     try:
-        _extract_verified(zip_path, target, url)
-    finally:
-        zip_path.unlink(missing_ok=True)
-    return target
-
-
-def _extract_verified(zip_path: Path, target: Path, url: str) -> None:
-    try:
-        with atomic_path(target) as tmp:
-            with zipfile.ZipFile(zip_path) as archive:
-                tmp.write_bytes(archive.read(_MEMBER))
-            if sha256_of(tmp) != SMS_SPAM_SHA256:
-                raise _CorruptDownload(
-                    f"the {_MEMBER} file inside the zip from {url} does not have the expected sha256 "
-                    f"{SMS_SPAM_SHA256} (corrupt or altered download)"
-                )
-    except (zipfile.BadZipFile, KeyError, EOFError, zlib.error) as err:
-        raise _CorruptDownload(
-            f"the file from {url} is not a readable zip holding {_MEMBER} (corrupt download): {err}"
-        ) from err
-
-
-def read_sms_spam(path: str | os.PathLike, reading: str = "correct") -> pd.DataFrame:
-    """Read the raw tab-separated file into a DataFrame with columns Label ("ham"/"spam") and Text.
-
-    reading="correct" takes every line as one message, verbatim: 5,574 rows. reading="book" is the
-    book's pd.read_csv(path, sep="\\t", header=None, names=["Label", "Text"]), which treats '"' as a
-    CSV quote character although the file has no quoting: it strips quotes and merges the lines
-    between some of them into one message, giving 5,572 rows. Keep it only to reproduce the book's
-    splits row for row.
-    """
-    if reading not in READINGS:
-        raise ValueError(f"unknown reading {reading!r}: choose one of {', '.join(READINGS)}")
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"no SMS Spam Collection file at {path}: pass --data-file PATH to the SMSSpamCollection "
-            "file (from the UCI zip), or leave it out to download it"
-        )
-    if reading == "book":
-        return pd.read_csv(path, sep="\t", header=None, names=["Label", "Text"])
-    return _read_lines(path)
-
-
-def _read_lines(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes()
-    try:
-        content = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line_number = raw[: err.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}, line {line_number}: not UTF-8 text; is this the SMSSpamCollection file?"
-        ) from err
-    lines = content.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    if not lines:
-        raise DataError(f"{path} is empty: it should hold lines of 'ham<TAB>message' or 'spam<TAB>message'")
-    labels, texts = [], []
-    for line_number, line in enumerate(lines, start=1):
-        label, text = _parse_line(line.removesuffix("\r"), line_number, path)
-        labels.append(label)
-        texts.append(text)
-    return pd.DataFrame({"Label": labels, "Text": texts})
-
-
-def _parse_line(line: str, line_number: int, path: Path) -> tuple[str, str]:
-    where = f"{path}, line {line_number} ({_shorten(line)!r})"
-    if "\t" not in line:
-        raise DataError(f"{where}: no tab; each line must be 'ham<TAB>message' or 'spam<TAB>message'")
-    label, text = line.split("\t", 1)
-    if label not in LABELS:
-        raise DataError(f"{where}: label {label!r} is not 'ham' or 'spam'; fix or delete this line")
-    if not text.strip():
-        raise DataError(f"{where}: the message is empty; fix or delete this line")
-    return label, text
-
-
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        return tuple(sorted(distinct, key=lambda label: (int(label), label)))
+    except ValueError:
+        return tuple(sorted(distinct))
 
 
 def create_balanced_dataset(df: pd.DataFrame, seed: int = 123) -> pd.DataFrame:
-    """Undersample "ham" to as many rows as "spam" (the book's create_balanced_dataset)."""
-    num_spam = df[df["Label"] == "spam"].shape[0]
-    num_ham = df[df["Label"] == "ham"].shape[0]
-    if num_ham < num_spam:
+    """Undersample "ham" to as many rows as "spam" (the book's create_balanced_dataset), or spam if fewer."""
+    return balance_classes(df, ("ham", "spam"), seed)
+
+
+def balance_classes(df: pd.DataFrame, order: Iterable, seed: int = 123) -> pd.DataFrame:
+    """Undersample every class to the smallest class's count; the classes follow each other in order."""
+    order = list(order)
+    groups = [df[df["Label"] == label] for label in order]
+    smallest = min(len(group) for group in groups)
+    if smallest == 0:
+        empty = [repr(label) for label, group in zip(order, groups, strict=True) if group.empty]
         raise DataError(
-            f"only {num_ham} ham messages for {num_spam} spam: cannot balance by undersampling ham"
+            f"no messages of class {', '.join(empty)}: cannot balance the classes by undersampling"
         )
-    ham_subset = df[df["Label"] == "ham"].sample(num_spam, random_state=seed)
-    return pd.concat([ham_subset, df[df["Label"] == "spam"]])
+    # A class at the minimum is kept whole: this is how the book keeps all of its spam, in file order.
+    return pd.concat(
+        [group if len(group) == smallest else group.sample(smallest, random_state=seed) for group in groups]
+    )
+
+
+def drop_duplicates_normalised(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep the first row of each normalised text; return the rows kept and how many were removed."""
+    kept, removed, _conflicting = _drop_duplicates(df)
+    return kept, removed
+
+
+def _drop_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    key = df["Text"].map(normalise)
+    repeated = key.duplicated(keep="first")
+    first_label = df.groupby(key, sort=False)["Label"].transform("first")
+    conflicting = int((repeated & (df["Label"] != first_label)).sum())
+    return df[~repeated], int(repeated.sum()), conflicting
 
 
 def random_split(
@@ -175,48 +94,164 @@ def prepare_splits(
     reading: str = "correct",
     seed: int = 123,
     log: Callable[[str], None] = print,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    dedupe: bool = False,
+    balance: bool = True,
 ) -> dict[str, Path]:
-    """Read, balance, label 0/1 and split 70/10/20 into train.csv, validation.csv and test.csv."""
-    df = read_sms_spam(data_file, reading)
-    note = unusual_file_note(data_file, df)
-    if note:
-        log(note)
-    balanced_df = create_balanced_dataset(df, seed)
-    balanced_df["Label"] = balanced_df["Label"].map(LABELS)
+    """Read, balance, label and split 70/10/20 into train.csv, validation.csv and test.csv.
+
+    Beside them it writes heldout-validation.csv and heldout-test.csv (the rows balancing left out,
+    for measuring on the natural class mix) and splits.json (where the splits came from, and counts).
+    """
+    table = is_table_file(data_file)
+    if table:
+        if reading == "book":
+            raise DataError(
+                "--reading book is how the book parses the SMS Spam Collection; a .csv/.tsv/.jsonl file "
+                "is read by column: leave --reading out"
+            )
+        text_column, label_column = text_column or "text", label_column or "label"
+        df = read_labelled_table(data_file, text_column, label_column)
+        names = class_names(df["Label"])
+        class_ids = {name: number for number, name in enumerate(names)}
+    else:
+        if text_column is not None or label_column is not None:
+            raise DataError(
+                f"--text-column and --label-column need a .csv, .tsv or .jsonl --data-file; {data_file} "
+                "is read as the SMS Spam Collection (lines of 'ham<TAB>message' or 'spam<TAB>message')"
+            )
+        df = read_sms_spam(data_file, reading)
+        note = unusual_file_note(data_file, df)
+        if note:
+            log(note)
+        names, class_ids = LABEL_NAMES, LABELS
+    messages = len(df)
+    removed = conflicting = 0
+    if dedupe:  # before balancing, so that no copy of a message is left behind to leak into another split
+        df, removed, conflicting = _drop_duplicates(df)
+        log(_dedupe_note(removed, conflicting))
+    # The book's reading checks no labels; like the book's balancing, it leaves out rows of other labels.
+    df = df[df["Label"].isin(class_ids)]
+    df = df.assign(Label=df["Label"].map(class_ids))
+    counts = df["Label"].value_counts()
+    _check_every_class(data_file, names, counts, dedupe)
+    balanced_df = balance_classes(df, range(len(names)), seed) if balance else df
     splits = random_split(balanced_df, 0.7, 0.1, seed)
-    check_evaluable(splits, data_file)
+    check_evaluable(splits, data_file, names, table=table)
+    heldout = _heldout(df.drop(balanced_df.index), splits[:2], seed)
+    info = {
+        "source": TABLE_SOURCE if table else SMS_SOURCE,
+        "data_file": str(data_file),
+        "reading": None if table else reading,
+        "text_column": text_column,
+        "label_column": label_column,
+        "labels": list(names),
+        "seed": seed,
+        "dedupe": dedupe,
+        "balance": balance,
+        "messages": messages,
+        "duplicates_removed": removed,
+        "conflicting_duplicates": conflicting,
+        "class_counts": {name: int(counts.get(number, 0)) for number, name in enumerate(names)},
+        "positive_share": int(counts.get(1, 0)) / len(df) if len(names) == 2 else None,
+        "splits": {name: len(split) for name, split in zip(SPLIT_NAMES, splits, strict=True)},
+        "heldout": {name: len(part) for name, part in zip(HELDOUT_NAMES, heldout, strict=True)},
+    }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for name, part in zip(HELDOUT_NAMES, heldout, strict=True):
+        _write_csv(part, out_dir / f"heldout-{name}.csv")
+    with atomic_path(out_dir / SPLITS_INFO) as tmp:
+        tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return {
         name: _write_csv(split, out_dir / f"{name}.csv")
         for name, split in zip(SPLIT_NAMES, splits, strict=True)
     }
 
 
-def unusual_file_note(data_file: str | os.PathLike, df: pd.DataFrame) -> str | None:
-    """A note with the file's counts when it is not the published SMS Spam Collection, else None."""
-    if sha256_of(Path(data_file)) == SMS_SPAM_SHA256:
-        return None
-    counts = df["Label"].value_counts()
-    published = ", ".join(f"{n:,} {label}" for label, n in SMS_SPAM_COUNTS.items())
-    return (
-        f"Note: {data_file} is not the published SMS Spam Collection ({published}; the checksum "
-        f"differs): it holds {len(df):,} messages, {counts.get('ham', 0):,} ham and "
-        f"{counts.get('spam', 0):,} spam"
-    )
+def _dedupe_note(removed: int, conflicting: int) -> str:
+    note = f"Removed {removed:,} duplicate messages (the same text up to whitespace and letter case)"
+    if conflicting:
+        note += (
+            f"; {conflicting:,} of them had another label than their first copy, whose label was kept: "
+            "check the file's labels"
+        )
+    return note
 
 
-def check_evaluable(splits: tuple[pd.DataFrame, ...], data_file: str | os.PathLike) -> None:
-    """Raise DataError when the validation or test split is too small, or one-class, to measure anything."""
+def _check_every_class(data_file, names: Sequence[str], counts: pd.Series, dedupe: bool) -> None:
+    missing = [repr(name) for number, name in enumerate(names) if counts.get(number, 0) == 0]
+    if missing:
+        after = " once duplicates are removed" if dedupe else ""
+        raise DataError(
+            f"{data_file} holds no messages of class {', '.join(missing)}{after}: a classifier needs "
+            "messages of every class"
+        )
+
+
+def _heldout(
+    discarded: pd.DataFrame, seen_splits: Sequence[pd.DataFrame], seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # A held-out message the model trained on, or whose threshold was chosen on, would flatter it.
+    seen = {normalise(text) for split in seen_splits for text in split["Text"]}
+    unseen = discarded[~discarded["Text"].map(normalise).isin(seen)]
+    shuffled = unseen.sample(frac=1, random_state=seed).reset_index(drop=True)
+    cut = len(shuffled) // 3  # validation:test as 1:2, as in the 10%/20% split
+    return shuffled[:cut], shuffled[cut:]
+
+
+def read_split_info(data_dir: str | os.PathLike) -> dict:
+    """Read the splits.json that prepare_splits wrote in data_dir."""
+    path = Path(data_dir) / SPLITS_INFO
+    if not path.is_file():
+        raise DataError(f"no {SPLITS_INFO} in {data_dir}: create the splits with prepare_splits")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is not readable JSON ({err}): create it again with prepare_splits") from err
+
+
+def read_heldout(data_dir: str | os.PathLike, part: str) -> pd.DataFrame:
+    """Read heldout-validation.csv or heldout-test.csv (part "validation" or "test"); it may have no rows."""
+    if part not in HELDOUT_NAMES:
+        raise ValueError(f"unknown held-out part {part!r}: choose one of {', '.join(HELDOUT_NAMES)}")
+    return _read_split_csv(Path(data_dir) / f"heldout-{part}.csv", allow_empty=True)
+
+
+def check_evaluable(
+    splits: tuple[pd.DataFrame, ...],
+    data_file: str | os.PathLike,
+    labels: Sequence[str] = LABEL_NAMES,
+    *,
+    table: bool = False,
+) -> None:
+    """Raise DataError when a split cannot train or measure a classifier of these classes.
+
+    Validation and test need MIN_EVAL_MESSAGES messages of at least two classes; the training split
+    needs every class, or the model never sees one of them.
+    """
+    if table:
+        advice = "Give a file with more messages of each class"
+    else:
+        advice = "Use the whole SMS Spam Collection: leave out --data-file to download it"
     for name, split in zip(SPLIT_NAMES[1:], splits[1:], strict=True):
         classes = split["Label"].nunique()
         if len(split) < MIN_EVAL_MESSAGES or classes < 2:
             raise DataError(
-                f"{data_file} gives a {name} split of {len(split)} messages ({classes} class"
-                f"{'es' if classes != 1 else ''}): too few to evaluate a classifier (at least "
-                f"{MIN_EVAL_MESSAGES} of both classes are needed). Use the whole SMS Spam Collection: "
-                "leave out --data-file to download it"
+                f"{data_file} is too small for the split: it gives a {name} split of {len(split)} "
+                f"messages ({classes} class{'es' if classes != 1 else ''}): too few to evaluate a classifier "
+                f"(at least {MIN_EVAL_MESSAGES} messages, of at least two classes, are needed). {advice}"
             )
+    present = set(splits[0]["Label"])
+    missing = [repr(name) for number, name in enumerate(labels) if number not in present]
+    if missing:
+        those = "this class" if len(missing) == 1 else "these classes"
+        raise DataError(
+            f"{data_file} is too small for the split: the training split holds no messages of class "
+            f"{', '.join(missing)}. Give more messages of {those}" + ("" if table else f". {advice}")
+        )
 
 
 def _write_csv(df: pd.DataFrame, dest: Path) -> Path:
@@ -238,8 +273,9 @@ class SpamDataset(Dataset):
         *,
         context_length: int | None = None,
         pad: bool = True,
+        num_classes: int | None = None,
     ) -> None:
-        self.data = _read_split_csv(Path(csv_file))
+        self.data = _read_split_csv(Path(csv_file), num_classes)
         self.labels = self.data["Label"].tolist()
         self.encoded_texts = [
             _encode(tokenizer, text, row, csv_file) for row, text in enumerate(self.data["Text"], start=1)
@@ -271,9 +307,9 @@ class SpamDataset(Dataset):
         return max((len(encoded_text) for encoded_text in self.encoded_texts), default=0)
 
 
-def _read_split_csv(path: Path) -> pd.DataFrame:
+def _read_split_csv(path: Path, num_classes: int | None = None, *, allow_empty: bool = False) -> pd.DataFrame:
     if not path.is_file():
-        raise DataError(f"no split file at {path}: create train/validation/test CSVs with prepare_splits")
+        raise DataError(f"no split file at {path}: create it with prepare_splits")
     try:
         # keep_default_na=False and str: a message reading "NA" or "null" stays that text, not a NaN.
         data = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -284,14 +320,17 @@ def _read_split_csv(path: Path) -> pd.DataFrame:
             f"{path} has columns {list(data.columns)}, expected ['Label', 'Text']: "
             "create it with prepare_splits"
         )
-    bad = ~data["Label"].isin(["0", "1"])
-    if bad.any():
-        row = int(bad.to_numpy().argmax()) + 1
-        raise DataError(
-            f"{path}, row {row}: label {data['Label'].iloc[row - 1]!r} is not 0 (ham) or 1 (spam); "
-            "create the file with prepare_splits"
-        )
-    if data.empty:
+    ids = (
+        "a whole number, 0 or more" if num_classes is None else f"a whole number from 0 to {num_classes - 1}"
+    )
+    for row, label in enumerate(data["Label"], start=1):
+        is_id = label.isascii() and label.isdigit()  # isascii: isdigit alone also accepts digits like "²"
+        if not is_id or (num_classes is not None and int(label) >= num_classes):
+            raise DataError(
+                f"{path}, row {row}: label {label!r} is not a class id ({ids}); "
+                "create the file with prepare_splits"
+            )
+    if data.empty and not allow_empty:
         raise DataError(f"{path} has no rows: create it with prepare_splits")
     data["Label"] = data["Label"].astype(int)
     return data

@@ -17,16 +17,29 @@ from . import distributed, seam
 from .checkpoint import save_classifier
 from .classify import spam_probabilities
 from .config import WEIGHTS_CHOICES, FinetuneConfig, check_config
-from .data import SpamDataset, download_sms_spam, prepare_splits
+from .data import SpamDataset, prepare_splits, read_heldout, read_split_info
 from .device import resolve_device
+from .errors import OptionError
+from .evaluation import accuracy, evaluation_markdown
 from .fast import SpeedPlan, plan_speed
 from .files import atomic_path
 from .lora import merge_lora, replace_linear_with_lora
 from .model import GPTModel, count_parameters, model_config
 from .output import staged_output
+from .sms_spam import LABELS, download_sms_spam
 from .tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .train import train_classifier_simple
+from .trust import (
+    choose_threshold,
+    describe_data,
+    describe_threshold,
+    evaluate_test,
+    predict_loader,
+    summary_lines,
+)
 from .weights import DEFAULT_MODEL_SIZE, load_pretrained_gpt
+
+REPORT_FILE = "report.md"  # the test set's evaluation, for a reader: leakage, per class, natural share
 
 
 def build_classifier(
@@ -77,11 +90,12 @@ def make_loaders(
     tokenizer = get_tokenizer()
     max_length = context_length if cfg.context == "full" else cfg.max_length
     pad = cfg.context != "none"
+    classes = {"num_classes": cfg.num_classes, "pad": pad}
     train_ds = SpamDataset(
-        data_dir / "train.csv", tokenizer, max_length, PAD_TOKEN_ID, context_length=context_length, pad=pad
+        data_dir / "train.csv", tokenizer, max_length, PAD_TOKEN_ID, context_length=context_length, **classes
     )
-    val_ds = SpamDataset(data_dir / "validation.csv", tokenizer, train_ds.max_length, PAD_TOKEN_ID, pad=pad)
-    test_ds = SpamDataset(data_dir / "test.csv", tokenizer, train_ds.max_length, PAD_TOKEN_ID, pad=pad)
+    val_ds = SpamDataset(data_dir / "validation.csv", tokenizer, train_ds.max_length, PAD_TOKEN_ID, **classes)
+    test_ds = SpamDataset(data_dir / "test.csv", tokenizer, train_ds.max_length, PAD_TOKEN_ID, **classes)
     eval_batch_size = cfg.batch_size if pad else 1  # unpadded messages of different lengths: one at a time
     torch.manual_seed(cfg.seed)
     train_loader = DataLoader(
@@ -142,8 +156,27 @@ def _run(
     data_dir = out_dir / "data"
     if parallel.is_main:
         split_seed = cfg.seed if cfg.data_seed is None else cfg.data_seed
-        prepare_splits(data_file, data_dir, reading=cfg.reading, seed=split_seed, log=log)
+        prepare_splits(
+            data_file,
+            data_dir,
+            reading=cfg.reading,
+            seed=split_seed,
+            log=log,
+            text_column=cfg.text_column,
+            label_column=cfg.label_column,
+            dedupe=cfg.dedupe,
+            balance=cfg.balance,
+        )
     parallel.barrier()
+    data = read_split_info(data_dir)
+    labels = data["labels"]
+    if cfg.target_fpr is not None and len(labels) != 2:
+        raise OptionError(
+            f"--target-fpr {cfg.target_fpr:g} chooses a threshold between two classes, and "
+            f"{data_file} has {len(labels)} ({', '.join(labels)}): leave --target-fpr out"
+        )
+    cfg = dataclasses.replace(cfg, num_classes=len(labels))  # the head has one output per class
+    log(describe_data(data))
 
     model = build_classifier(cfg, log, **plan.model_options)
     loaders = make_loaders(data_dir, model.cfg.context_length, cfg, plan.collate_fn)
@@ -181,17 +214,27 @@ def _run(
             for split, loader in (("train", train_loader), ("validation", val_loader))
         }
     # The test set is predicted once: its accuracy, predictions and probabilities all come from here.
-    test_predictions, test_probabilities = predict_loader(classifier, test_loader, device)
+    test_predictions, test_rows = predict_loader(classifier, test_loader, device)
     test_labels = test_loader.dataset.labels
-    accuracies["test_accuracy"] = sum(
-        p == y for p, y in zip(test_predictions, test_labels, strict=True)
-    ) / max(1, len(test_labels))
+    accuracies["test_accuracy"] = accuracy(test_predictions, test_labels)
     info = {
-        "labels": ["not spam", "spam"],
+        "labels": labels,
+        # As the data file writes them, e.g. ham: classify --label-column reads either name.
+        "data_labels": list(LABELS) if data["source"] == "sms-spam-collection" else labels,
         "max_length": train_set.max_length,
         "pad_token_id": PAD_TOKEN_ID,
         "finetune": asdict(cfg),
+        "data": data,
     }
+    heldout = read_heldout(data_dir, "test") if len(labels) == 2 else None
+    if cfg.target_fpr is not None:
+        info["threshold"] = choose_threshold(
+            cfg.target_fpr, classifier, val_loader, read_heldout(data_dir, "validation"), info, device
+        )
+        log(describe_threshold(info["threshold"], labels))
+    evaluation = evaluate_test(classifier, loaders, test_rows, heldout, info)
+    for line in summary_lines(evaluation):
+        log(line)
     also = {}
     if also_score is not None:
         texts = also_score(test_loader.dataset.data["Text"].tolist())
@@ -216,35 +259,30 @@ def _run(
         "device": str(device),
         "trainable_parameters": trainable_parameters,
         "total_parameters": total_parameters,
-        "test_predictions": test_predictions,
-        "test_probabilities": test_probabilities,  # P(spam) of every test message, for calibration
+        "test_predictions": test_predictions,  # the most probable class, as the accuracy counts
+        "test_class_probabilities": test_rows,
         "test_labels": test_labels,
+        "labels": labels,
+        "evaluation": evaluation,  # leakage, per-class scores, the natural distribution (evaluation.py)
+        "data": data,
+        "threshold": info.get("threshold"),
         "config": asdict(cfg),
     }
+    if len(labels) == 2:  # P(spam) of every test message, for calibration
+        metrics["test_probabilities"] = [row[1] for row in test_rows]
     if parallel.is_main:
         with atomic_path(out_dir / "metrics.json") as tmp:
             tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        with atomic_path(out_dir / REPORT_FILE) as tmp:
+            heading = f"# The classifier in {cfg.out_dir} on its test set\n\nData: {describe_data(data)}\n\n"
+            tmp.write_text(heading + evaluation_markdown(evaluation, "Test set"))
         _write_plots(metrics, cfg.num_epochs, out_dir, log)
     return metrics | also
 
 
-def predict_loader(
-    model: torch.nn.Module, loader: DataLoader, device: torch.device | str
-) -> tuple[list[int], list[float]]:
-    """The predicted class and P(spam) of every example, read at the last position as the accuracy is."""
-    model.eval()
-    predictions, probabilities = [], []
-    with torch.inference_mode():
-        for input_batch, _ in loader:
-            logits = model(input_batch.to(device))[:, -1, :]  # (batch, num_classes)
-            predictions += torch.argmax(logits, dim=-1).tolist()
-            probabilities += torch.softmax(logits, dim=-1)[:, 1].tolist()
-    return predictions, probabilities
-
-
 def _write_plots(metrics: dict[str, Any], num_epochs: int, out_dir: Path, log: Callable[[str], None]) -> None:
     try:
-        from .plots import plot_values
+        from .plots import plot_confusion_matrix, plot_precision_recall, plot_values
     except ImportError:
         log("matplotlib is not installed: no plots (pip install 'gpt-from-scratch[plots]')")
         return
@@ -260,3 +298,13 @@ def _write_plots(metrics: dict[str, Any], num_epochs: int, out_dir: Path, log: C
         "accuracy",
         out_dir / "accuracy-plot.png",
     )
+    evaluation = metrics["evaluation"]
+    report = evaluation["class_report"]
+    plot_confusion_matrix(report["confusion"], report["names"], out_dir / "confusion-matrix.png")
+    if evaluation.get("precision_recall_curve"):
+        threshold = metrics["threshold"]
+        plot_precision_recall(
+            evaluation["precision_recall_curve"],
+            out_dir / "precision-recall.png",
+            None if threshold is None else threshold["value"],
+        )

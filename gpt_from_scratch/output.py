@@ -27,10 +27,13 @@ from .preflight import check_inputs
 OUTPUT_FILES = (  # what a run writes into --out (".*.part": a write cut short by an older version)
     CONFIG_FILE,
     WEIGHTS_PATTERN,
+    "data",
     "metrics.json",
+    "report.md",
     "loss-plot.png",
     "accuracy-plot.png",
-    "data",
+    "confusion-matrix.png",
+    "precision-recall.png",
     ".*.part",
 )
 
@@ -103,6 +106,7 @@ def check_output(cfg: FinetuneConfig) -> str:
     if not names:
         return ""
     kind = "a classifier" if holds_classifier(out_dir) else "an earlier run's files"
+    names.sort(key=_output_rank)  # the model and its data first: what a user would lose
     what = f"{kind} ({_listed(names)})"
     if not cfg.overwrite:
         raise OptionError(
@@ -113,6 +117,10 @@ def check_output(cfg: FinetuneConfig) -> str:
 
 def _is_output_file(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in OUTPUT_FILES)
+
+
+def _output_rank(name: str) -> int:
+    return next(i for i, pattern in enumerate(OUTPUT_FILES) if fnmatch.fnmatchcase(name.rstrip("/"), pattern))
 
 
 def _listed(names: list[str], most: int = 8) -> str:

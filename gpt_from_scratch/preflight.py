@@ -20,8 +20,9 @@ from huggingface_hub import try_to_load_from_cache
 
 from . import weights
 from .config import FinetuneConfig
-from .data import SMS_SPAM_URL, sms_spam_cache_path
 from .errors import DownloadError
+from .sms_spam import SMS_SPAM_URL, sms_spam_cache_path
+from .tables import is_table_file
 from .weights import DEFAULT_MODEL_SIZE, HF_REPOS, WEIGHTS_FILE
 
 TOKENIZER_URLS = (  # the files tiktoken fetches for the gpt2 encoding (tiktoken_ext/openai_public.py)
@@ -51,6 +52,8 @@ def _data_problem(cfg: FinetuneConfig) -> str | None:
     if cfg.data_file:
         if Path(cfg.data_file).is_file():
             return None
+        if is_table_file(cfg.data_file):
+            return f"your data (no file at --data-file {cfg.data_file}): check the path"
         return f"the SMS Spam Collection (no file at --data-file {cfg.data_file}): {hint}"
     cached = sms_spam_cache_path()
     if cached.is_file() or _reachable(SMS_SPAM_URL):

@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gpt_from_scratch.config import FinetuneConfig
+from gpt_from_scratch.evaluation import evaluate
 
 TEST_TEXTS = ["WINNER claim your free prize now", "see you at lunch", "call to claim your reward"]
 TEST_LABELS = [1, 0, 1]
+SEEN_IN_TRAINING = [True, False, False]  # the first test message is also a training message
+HELDOUT_HAM_SPAM_PROBABILITIES = [0.1, 0.6, 0.2, 0.3]  # the ham balancing set aside: one flagged
+SPAM_SHARE = 0.134
 
 
 def keyword_spam_probability(text: str) -> float:
@@ -36,17 +40,28 @@ def fake_finetune(
         if calls is not None:
             calls.append(cfg)
         predicted = predictions(cfg)
+        probabilities = [0.8 if p else 0.3 for p in predicted]
         metrics = {
             "train_accuracy": 0.9,
             "validation_accuracy": 0.8,
             "test_accuracy": sum(p == y for p, y in zip(predicted, TEST_LABELS, strict=True)) / 3,
             "test_predictions": predicted,
-            "test_probabilities": [0.8 if p else 0.3 for p in predicted],
+            "test_probabilities": probabilities,
             "test_labels": TEST_LABELS,
             "trainable_parameters": 10,
             "total_parameters": 100,
             "training_seconds": seconds(cfg),
             "device": "cpu",
+            "evaluation": evaluate(
+                TEST_LABELS,
+                [[1 - p, p] for p in probabilities],
+                ("not spam", "spam"),
+                seen_exact=SEEN_IN_TRAINING,
+                seen_normalised=SEEN_IN_TRAINING,
+                heldout_labels=[0] * len(HELDOUT_HAM_SPAM_PROBABILITIES),
+                heldout_probabilities=[[1 - p, p] for p in HELDOUT_HAM_SPAM_PROBABILITIES],
+                positive_share=SPAM_SHARE,
+            ),
         }
         if also_score is not None:
             metrics["also_probabilities"] = [keyword_spam_probability(t) for t in also_score(TEST_TEXTS)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -10,15 +12,16 @@ import pytest
 import torch
 
 from gpt_from_scratch.data import (
-    LABELS,
-    READINGS,
     SpamDataset,
+    check_evaluable,
     create_balanced_dataset,
     prepare_splits,
     random_split,
-    read_sms_spam,
+    read_heldout,
+    read_split_info,
 )
 from gpt_from_scratch.errors import DataError
+from gpt_from_scratch.sms_spam import LABELS, READINGS, read_sms_spam
 
 # External facts. The raw file's counts come from tests/data/README.md. The book's reading
 # (pd.read_csv with default quoting) gives 5,572 rows, 4,825 ham and 747 spam, as printed in chapter 6;
@@ -31,6 +34,18 @@ BOOK_SPLITS = {
     "test": ("a5764d4eed041dad", 300, 151),
 }
 PAD = 50256  # GPT-2's <|endoftext|>
+# From the issue, measured on the book's splits: test messages that appear verbatim in training (and
+# how many of them are spam), validation messages that do; and the raw file's distinct texts.
+BOOK_TEST_IN_TRAIN, BOOK_TEST_IN_TRAIN_SPAM, BOOK_VALIDATION_IN_TRAIN = 37, 33, 13
+RAW_DISTINCT_TEXTS = 5171
+WRITTEN = [
+    "heldout-test.csv",
+    "heldout-validation.csv",
+    "splits.json",
+    "test.csv",
+    "train.csv",
+    "validation.csv",
+]
 
 
 def sha256_hex(path: Path) -> str:
@@ -45,6 +60,15 @@ def raw_lines(sms_file: Path) -> list[str]:
 def read_back(path: Path) -> pd.DataFrame:
     """Read a split CSV without any NA guessing, so texts come back as written."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def key(text: str) -> str:
+    """The test's own whitespace- and case-blind form of a message, for duplicate checks."""
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def raw_rows(sms_file: Path) -> list[tuple[str, str]]:
+    return [tuple(line.removesuffix("\r").split("\t", 1)) for line in raw_lines(sms_file)]
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +154,123 @@ def test_correct_reading_splits_hold_raw_lines_verbatim(sms_file, correct_splits
 
 def test_prepare_splits_is_deterministic_and_leaves_no_temp_files(sms_file, correct_splits, tmp_path):
     again = prepare_splits(sms_file, tmp_path)
-    for name in BOOK_SPLITS:
-        assert again[name].read_bytes() == correct_splits[name].read_bytes()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.csv", "train.csv", "validation.csv"]
+    assert list(again) == ["train", "validation", "test"]
+    first_dir = correct_splits["train"].parent
+    for name in WRITTEN:
+        assert (tmp_path / name).read_bytes() == (first_dir / name).read_bytes(), name
+    assert sorted(p.name for p in tmp_path.iterdir()) == WRITTEN
+
+
+# --- leakage, duplicates and the held-out rows ------------------------------------------------------
+
+
+def test_book_splits_leak_verbatim_copies_into_evaluation(book_splits):
+    # The issue's measurement, by exact text: duplicates in the file land on both sides of the split.
+    train = set(read_back(book_splits["train"])["Text"])
+    test = read_back(book_splits["test"])
+    leaked = test[test["Text"].isin(train)]
+    assert (len(leaked), int((leaked["Label"] == "1").sum())) == (BOOK_TEST_IN_TRAIN, BOOK_TEST_IN_TRAIN_SPAM)
+    assert read_back(book_splits["validation"])["Text"].isin(train).sum() == BOOK_VALIDATION_IN_TRAIN
+
+
+def test_the_file_holds_fewer_distinct_texts_than_messages(sms_file):
+    # 5,574 lines but 5,171 distinct texts on the correct (one line, one message) reading.
+    texts = [text for _, text in raw_rows(sms_file)]
+    assert (len(texts), len(set(texts))) == (RAW_LINES, RAW_DISTINCT_TEXTS)
+    assert len(set(read_sms_spam(sms_file)["Text"])) == RAW_DISTINCT_TEXTS
+
+
+@pytest.fixture(scope="module")
+def deduped_splits(sms_file, tmp_path_factory) -> dict[str, Path]:
+    return prepare_splits(sms_file, tmp_path_factory.mktemp("dedupe"), dedupe=True, log=lambda _: None)
+
+
+def test_dedupe_leaves_no_message_in_two_places(deduped_splits):
+    parts = {name: [key(text) for text in read_back(path)["Text"]] for name, path in deduped_splits.items()}
+    assert not set(parts["test"]) & set(parts["train"])
+    assert not set(parts["test"]) & set(parts["validation"])
+    assert not set(parts["validation"]) & set(parts["train"])
+    every_row = [k for rows in parts.values() for k in rows]
+    assert len(every_row) == len(set(every_row))
+
+
+def test_dedupe_counts_what_it_removed(sms_file, deduped_splits):
+    first_label, conflicting = {}, 0
+    for label, text in raw_rows(sms_file):
+        conflicting += first_label.setdefault(key(text), label) != label
+    info = read_split_info(deduped_splits["train"].parent)
+    assert info["dedupe"] is True
+    assert info["duplicates_removed"] == RAW_LINES - len(first_label)
+    assert info["conflicting_duplicates"] == conflicting
+    labels = list(first_label.values())
+    assert info["class_counts"] == {"not spam": labels.count("ham"), "spam": labels.count("spam")}
+    balanced = 2 * labels.count("spam")  # ham is undersampled to the spam that is left
+    train, validation = int(balanced * 0.7), int(balanced * 0.1)
+    assert info["splits"] == {"train": train, "validation": validation, "test": balanced - train - validation}
+
+
+def test_heldout_rows_are_the_ham_balancing_left_out_minus_any_seen(sms_file, correct_splits):
+    data_dir = correct_splits["train"].parent
+    splits = {name: read_back(path) for name, path in correct_splits.items()}
+    in_splits = Counter(text for split in splits.values() for text in split["Text"][split["Label"] == "0"])
+    left_out = Counter(text for label, text in raw_rows(sms_file) if label == "ham") - in_splits
+    assert left_out.total() == RAW_HAM - RAW_SPAM
+    seen = {key(text) for name in ("train", "validation") for text in splits[name]["Text"]}
+    expected = Counter({text: n for text, n in left_out.items() if key(text) not in seen})
+    validation, test = read_heldout(data_dir, "validation"), read_heldout(data_dir, "test")
+    assert set(validation["Label"]) == set(test["Label"]) == {0}
+    assert not {key(text) for part in (validation, test) for text in part["Text"]} & seen
+    assert Counter(validation["Text"]) + Counter(test["Text"]) == expected
+    assert len(validation) == expected.total() // 3
+    assert read_split_info(data_dir)["heldout"] == {"validation": len(validation), "test": len(test)}
+
+
+def test_splits_json_describes_the_default_run(sms_file, book_splits):
+    info = read_split_info(book_splits["train"].parent)
+    expected = {
+        "source": "sms-spam-collection",
+        "data_file": str(sms_file),
+        "reading": "book",
+        "text_column": None,
+        "label_column": None,
+        "labels": ["not spam", "spam"],
+        "seed": 123,
+        "dedupe": False,
+        "balance": True,
+        "messages": BOOK_ROWS,
+        "duplicates_removed": 0,
+        "conflicting_duplicates": 0,
+        "class_counts": {"not spam": BOOK_HAM, "spam": BOOK_SPAM},
+        "splits": {name: rows for name, (_, rows, _) in BOOK_SPLITS.items()},
+    }
+    assert {name: info[name] for name in expected} == expected
+    assert info["positive_share"] == pytest.approx(BOOK_SPAM / BOOK_ROWS)
+    assert set(info["heldout"]) == {"validation", "test"}
+
+
+def test_without_balancing_the_splits_keep_the_natural_mix(sms_file, tmp_path):
+    paths = prepare_splits(sms_file, tmp_path, balance=False)
+    share = RAW_SPAM / RAW_LINES
+    sizes = {"train": int(RAW_LINES * 0.7), "validation": int(RAW_LINES * 0.1)}
+    sizes["test"] = RAW_LINES - sizes["train"] - sizes["validation"]
+    for name, path in paths.items():
+        df = read_back(path)
+        assert len(df) == sizes[name]
+        assert (df["Label"] == "1").mean() == pytest.approx(share, abs=0.04), name
+    for part in ("validation", "test"):
+        assert (tmp_path / f"heldout-{part}.csv").read_text(encoding="utf-8") == "Label,Text\n"
+        assert read_heldout(tmp_path, part).empty
+    info = read_split_info(tmp_path)
+    assert (info["balance"], info["heldout"]) == (False, {"validation": 0, "test": 0})
+
+
+def test_read_split_info_and_heldout_say_what_to_do_when_missing(tmp_path):
+    with pytest.raises(DataError, match="splits.json.*prepare_splits"):
+        read_split_info(tmp_path)
+    with pytest.raises(DataError, match="prepare_splits"):
+        read_heldout(tmp_path, "test")
+    with pytest.raises(ValueError, match="validation, test"):
+        read_heldout(tmp_path, "train")
 
 
 # --- SpamDataset ------------------------------------------------------------------------------------
@@ -246,8 +384,9 @@ def test_read_unknown_reading_lists_the_choices(sms_file):
         ('Label,Text\n0,hello\n1,"  "\n', r"row 2.*empty"),
         ("Label,Message\n0,hello\n", "columns"),
         ("Text\nhello\n", "columns"),
-        ("Label,Text\n0,hello\nspam,win\n", r"row 2.*'spam'.*0 \(ham\) or 1 \(spam\)"),
-        ("Label,Text\n2,hello\n", r"row 1.*'2'"),
+        ("Label,Text\n0,hello\nspam,win\n", r"row 2.*'spam'.*not a class id"),
+        ("Label,Text\n-1,hello\n", r"row 1.*'-1'"),
+        ("Label,Text\n0,hello\n1.0,hi\n", r"row 2.*'1.0'"),
         ("Label,Text\n", "no rows"),
         ("", "not a readable CSV"),
     ],
@@ -255,6 +394,14 @@ def test_read_unknown_reading_lists_the_choices(sms_file):
 def test_dataset_rejects_malformed_csv(tmp_path, tokenizer, content, match):
     with pytest.raises(DataError, match=match):
         SpamDataset(write(tmp_path, content, "train.csv"), tokenizer)
+
+
+def test_dataset_checks_class_ids_against_num_classes(tmp_path, tokenizer):
+    three = write(tmp_path, "Label,Text\n0,hello\n2,hi there\n1,win\n", "train.csv")
+    assert SpamDataset(three, tokenizer).labels == [0, 2, 1]
+    assert SpamDataset(three, tokenizer, num_classes=3).labels == [0, 2, 1]
+    with pytest.raises(DataError, match=r"row 2.*'2'.*from 0 to 1"):
+        SpamDataset(three, tokenizer, num_classes=2)
 
 
 def test_dataset_reports_a_message_the_tokenizer_refuses(tmp_path, tokenizer):
@@ -290,6 +437,27 @@ def test_a_cut_of_the_file_is_named_with_its_counts(sms_file, tmp_path):
     assert len(notes) == 1
     assert "is not the published SMS Spam Collection" in notes[0]
     assert f"2,000 messages, {ham:,} ham and {2000 - ham:,} spam" in notes[0]
+
+
+def test_a_file_without_spam_is_refused(tmp_path):
+    only_ham = write(tmp_path, "".join(f"ham\tmessage {i}\n" for i in range(100)))
+    with pytest.raises(DataError, match="no messages of class 'spam'"):
+        prepare_splits(only_ham, tmp_path / "splits", log=lambda _: None)
+
+
+def test_a_class_missing_from_training_is_refused():
+    def split(labels):
+        return pd.DataFrame({"Label": labels, "Text": [f"m{i}" for i in range(len(labels))]})
+
+    evaluable = split([0, 1] * 5)
+    with pytest.raises(DataError, match=r"training split holds no messages of class 'spam'.*SMS Spam"):
+        check_evaluable((split([0] * 20), evaluable, evaluable), "cut.txt")
+    with pytest.raises(
+        DataError, match=r"no messages of class 'b', 'c'\. Give more messages of these"
+    ) as caught:
+        check_evaluable((split([0] * 20), evaluable, evaluable), "mine.csv", ("a", "b", "c"), table=True)
+    assert "SMS Spam" not in str(caught.value)
+    check_evaluable((split([0, 1, 2] * 5), evaluable, evaluable), "mine.csv", ("a", "b", "c"), table=True)
 
 
 def test_splits_too_small_to_evaluate_are_refused(sms_file, tmp_path):

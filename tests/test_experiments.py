@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from stand_ins import TEST_LABELS, TEST_TEXTS, fake_finetune, keyword_spam_probability
+from stand_ins import (
+    HELDOUT_HAM_SPAM_PROBABILITIES,
+    SEEN_IN_TRAINING,
+    TEST_LABELS,
+    TEST_TEXTS,
+    fake_finetune,
+    keyword_spam_probability,
+)
 
 from gpt_from_scratch import experiments
 from gpt_from_scratch.config import FinetuneConfig, check_config
@@ -135,6 +142,8 @@ HEADER = (
     "validation %",
     "test %",
     "published test %",
+    "unseen test %",
+    "false positives per 1,000 ham",
     "McNemar p vs row01-book (per seed)",
     "reworded test %",
     "Brier / ECE",
@@ -326,3 +335,25 @@ def test_a_bad_override_stops_the_grid_before_any_run(tmp_path, monkeypatch):
     with pytest.raises(OptionError, match="--lr -1: the learning rate must be positive"):
         run_experiments(["row01-book", "row02-first-token"], [1], tmp_path / "r.jsonl", {"lr": -1.0})
     assert calls == [] and not (tmp_path / "r.jsonl").exists()
+
+
+def test_the_table_gives_unseen_accuracy_and_false_positives_per_1000_ham(tmp_path, monkeypatch):
+    predicted = [1, 1, 0]  # right, wrong (ham flagged), wrong
+    monkeypatch.setattr(experiments.runner, "finetune", fake_finetune(lambda cfg: predicted))
+    results = tmp_path / "r.jsonl"
+    run_experiments([experiments.BASELINE], [1], results, {}, log=lambda _: None)
+    table = report(read_results(results))
+    unseen = [i for i, seen in enumerate(SEEN_IN_TRAINING) if not seen]
+    right = sum(predicted[i] == TEST_LABELS[i] for i in unseen)
+    assert (
+        column(table, experiments.BASELINE, "unseen test %")
+        == f"{100 * right / len(unseen):.2f} ({len(unseen)})"
+    )
+    # The test set's ham and the ham set aside, each flagged when its P(spam) is above 0.5.
+    ham_flagged = [p for p, y in zip(predicted, TEST_LABELS, strict=True) if y == 0] + [
+        int(p > 0.5) for p in HELDOUT_HAM_SPAM_PROBABILITIES
+    ]
+    per_1000 = 1000 * sum(ham_flagged) / len(ham_flagged)
+    assert column(table, experiments.BASELINE, "false positives per 1,000 ham").startswith(
+        f"{per_1000:.1f} ("
+    )

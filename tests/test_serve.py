@@ -394,6 +394,32 @@ def test_the_model_card_gives_the_recipe_the_accuracies_and_the_curves(served, m
     assert frames["loss"]["epoch"].max() == pytest.approx(1.0)
     assert "holds no metrics.json" in card_markdown(served.config, None, model_dir)
     assert curves(None, 1) == {}
+    natural, leakage = metrics["evaluation"]["natural"], metrics["evaluation"]["leakage"]
+    assert f"{natural['false_positives_per_1000']:.1f} per 1,000" in card
+    assert f"of the {leakage['unseen_normalised_messages']} test messages not in training" in card
+    assert "**decision**: the more probable label" in card
+
+
+def test_the_app_decides_with_the_threshold_saved_with_the_model(model_dir, tmp_path):
+    import shutil
+
+    saved = tmp_path / "with-threshold"
+    shutil.copytree(model_dir, saved)
+    config = json.loads((saved / "config.json").read_text())
+    texts = ["WINNER! Claim your free prize now", "see you at lunch", "Call 0800 now", "ok thanks"]
+    spam = [p.spam_probability for p in ServedClassifier.load(model_dir).predict(texts)]
+    threshold = sorted(spam)[1] + 1e-9  # the lowest two below it
+    config["threshold"] = {
+        "value": threshold,
+        "target_false_positive_rate": 0.05,
+        "validation_false_positive_rate": 0.04,
+        "validation_negatives": 100,
+    }
+    (saved / "config.json").write_text(json.dumps(config))
+    served = ServedClassifier.load(saved)
+    labels = [p.label for p in served.predict(texts)]
+    assert labels == ["spam" if p >= threshold else "not spam" for p in spam]
+    assert f"spam when P(spam) >= {threshold:.4f}" in card_markdown(served.config, served.metrics, saved)
 
 
 # ---------------------------------------------------------------------------------------------

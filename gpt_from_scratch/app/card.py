@@ -33,6 +33,7 @@ def card_rows(config: dict, metrics: dict | None) -> list[tuple[str, str]]:
         ("labels", ", ".join(config.get("labels") or ("not spam", "spam"))),
         ("trainable", _trainable(trained, metrics)),
         ("position read", _position(trained, model.get("causal", True), config["max_length"])),
+        ("decision", _decision(config)),
     ]
     if trained:
         rows.append(("recipe", _recipe(trained)))
@@ -42,9 +43,50 @@ def card_rows(config: dict, metrics: dict | None) -> list[tuple[str, str]]:
             f"test {metrics['test_accuracy']:.2%}"
         )
         rows.append(("accuracy", accuracies))
+        rows += _trust_rows(metrics.get("evaluation"))
         seen, seconds = metrics.get("examples_seen", 0), metrics.get("training_seconds", 0)
         rows.append(
             ("training", f"{seen:,} examples seen in {seconds:.1f} s on {metrics.get('device', '?')}")
+        )
+    return rows
+
+
+def _decision(config: dict) -> str:
+    """How a label is chosen: the most probable one, or the threshold finetune --target-fpr chose."""
+    threshold = config.get("threshold")
+    if threshold is None:
+        return "the more probable label"
+    labels = config.get("labels") or ("not spam", "spam")
+    return (
+        f"{labels[1]} when P({labels[1]}) >= {threshold['value']:.4f}, chosen on validation data for at "
+        f"most {threshold['target_false_positive_rate']:.2%} of {labels[0]} flagged "
+        f"({threshold['validation_false_positive_rate']:.2%} of {threshold['validation_negatives']:,})"
+    )
+
+
+def _trust_rows(evaluation: dict | None) -> list[tuple[str, str]]:
+    """The test messages never seen in training, and the false positives at the natural share."""
+    rows = []
+    leakage = (evaluation or {}).get("leakage")
+    if leakage and leakage["unseen_normalised_accuracy"] is not None:
+        rows.append(
+            (
+                "unseen test messages",
+                f"{leakage['unseen_normalised_accuracy']:.2%} of the {leakage['unseen_normalised_messages']} "
+                f"test messages not in training ({leakage['seen_normalised']} are)",
+            )
+        )
+    natural = (evaluation or {}).get("natural")
+    if natural and natural.get("false_positive_rate") is not None:
+        low, high = natural["false_positives_per_1000_interval"]
+        precision = "-" if natural["precision"] is None else f"{natural['precision']:.2%}"
+        rows.append(
+            (
+                "false positives",
+                f"{natural['false_positives_per_1000']:.1f} per 1,000 (95% interval {low:.1f}-{high:.1f}, "
+                f"{natural['negatives']:,} messages), precision {precision} at the "
+                f"natural share of {natural['positive_share']:.1%}",
+            )
         )
     return rows
 

@@ -21,9 +21,10 @@ from typing import Any
 
 import torch
 
-from ..baselines import BaselineConfig, accuracy, check_baseline_config, require, run_baseline
+from ..baselines import BaselineConfig, check_baseline_config, require, run_baseline
 from ..config import FinetuneConfig, check_config
 from ..errors import OptionError
+from ..evaluation import accuracy
 from ..finetune import finetune
 from ..rewording import EDITS, REWORD_RATE, REWORD_SEED, reword_all
 from .grid import EXPERIMENTS, RunConfig, experiment_config
@@ -116,6 +117,7 @@ def _run_one(name: str, cfg: RunConfig) -> dict[str, Any]:
     wall_seconds = time.perf_counter() - start
     peak, peak_kind = _peak_memory_bytes(metrics["device"])
     test_labels, reworded_probabilities = metrics["test_labels"], metrics["also_probabilities"]
+    evaluation = metrics["evaluation"]
     reworded_predictions = [int(p > 0.5) for p in reworded_probabilities]
     return {
         "name": name,
@@ -131,6 +133,9 @@ def _run_one(name: str, cfg: RunConfig) -> dict[str, Any]:
         "reworded_test_predictions": reworded_predictions,
         "reworded_test_probabilities": reworded_probabilities,
         "rewording": {"seed": REWORD_SEED, "rate": REWORD_RATE, "edits": sorted(EDITS)},
+        # The test messages not in training, and the ham balancing set aside (evaluation.py).
+        "leakage": evaluation["leakage"],
+        "natural": evaluation["natural"],
         "trainable_parameters": metrics["trainable_parameters"],
         "total_parameters": metrics["total_parameters"],
         "training_seconds": metrics["training_seconds"],
