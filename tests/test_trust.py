@@ -12,33 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_runs import tiny_finetune
 
 from gpt_from_scratch import seam
 from gpt_from_scratch.checkpoint import save_classifier
 from gpt_from_scratch.cli import main
 from gpt_from_scratch.config import FinetuneConfig
 from gpt_from_scratch.errors import OptionError
-from gpt_from_scratch.finetune import finetune
 from gpt_from_scratch.model import GPTModel, model_config
 
 # The issue's measurement on the book's split (book reading, seed 123).
 SEEN_VERBATIM, SEEN_SPAM = 37, 33
-
-
-def tiny_run(out: Path, data_file: Path, **options) -> dict:
-    """finetune on the tiny random model for a few steps; the metrics it returns."""
-    cfg = FinetuneConfig(
-        model_size="tiny",
-        weights="random",
-        data_file=str(data_file),
-        out_dir=str(out),
-        max_steps=4,
-        num_epochs=1,
-        lr=1e-3,
-        device="cpu",
-        **options,
-    )
-    return finetune(cfg, log=lambda _: None)
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -48,7 +32,7 @@ def read_csv(path: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def book_run(sms_file, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("book") / "model"
-    return out, tiny_run(out, sms_file, reading="book", target_fpr=0.05)
+    return out, tiny_finetune(sms_file, out, reading="book", target_fpr=0.05)
 
 
 def test_leakage_on_the_books_split_is_what_the_issue_measured(book_run):
@@ -116,7 +100,7 @@ def test_the_run_writes_a_report_and_its_plots(book_run):
 
 
 def test_dedupe_leaves_no_test_message_in_training(sms_file, tmp_path):
-    metrics = tiny_run(tmp_path / "m", sms_file, reading="book", dedupe=True)
+    metrics = tiny_finetune(sms_file, tmp_path / "m", reading="book", dedupe=True)
     leakage = metrics["evaluation"]["leakage"]
     assert leakage["seen_exact"] == leakage["seen_normalised"] == 0
     assert metrics["data"]["dedupe"] and metrics["data"]["duplicates_removed"] > 0

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_runs import tiny_finetune
 
 from gpt_from_scratch.cli import main
-from gpt_from_scratch.config import FinetuneConfig
 from gpt_from_scratch.errors import OptionError
-from gpt_from_scratch.finetune import finetune
 
 CLASSES = {
     "billing": ["I was charged twice for {x}", "refund my {x} payment", "my invoice for {x} is wrong"],
@@ -42,27 +41,12 @@ def write_support_file(path: Path, per_class: int = 40, seed: int = 0) -> Path:
     return path
 
 
-def tiny_finetune(data_file: Path, out: Path, **options) -> dict:
-    cfg = FinetuneConfig(
-        model_size="tiny",
-        weights="random",
-        data_file=str(data_file),
-        out_dir=str(out),
-        max_steps=3,
-        num_epochs=1,
-        lr=1e-3,
-        device="cpu",
-        **options,
-    )
-    return finetune(cfg, log=lambda _: None)
-
-
 @pytest.fixture(scope="module")
 def support_model(tmp_path_factory) -> tuple[Path, Path, dict]:
     root = tmp_path_factory.mktemp("support")
     data_file = write_support_file(root / "support.csv")
     out = root / "model"
-    return data_file, out, tiny_finetune(data_file, out)
+    return data_file, out, tiny_finetune(data_file, out, max_steps=3)
 
 
 def test_the_label_names_are_kept_in_the_models_config(support_model, tokenizer):

@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # write files, never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .report import PUBLISHED_CAVEAT  # noqa: E402
+from .settings import PUBLISHED_CAVEAT  # noqa: E402
 from .summary import Summary, mean_std  # noqa: E402
 
 ACCURACY_PNG = "accuracy.png"

@@ -10,15 +10,10 @@ from typing import Any
 from ..baselines import describe, is_tfidf
 from ..rewording import EDITS, REWORD_RATE, REWORD_SEED
 from .grid import BASELINE, REFERENCE_SOURCE
-from .settings import model_size
+from .settings import PUBLISHED_CAVEAT, model_size
 from .summary import Summary, correct, mcnemar_exact, mean_std, row_one_for, summarize
 
 REPORT_MD = "report.md"
-PUBLISHED_CAVEAT = (
-    "published numbers are shown only beside runs of the published setting: pretrained GPT-2 "
-    "(row 10: random weights, as published) of the row's own size, full recipe (5 epochs, lr 5e-05, "
-    "no --max-steps)"
-)
 
 
 def _format_mean_std(values: list[float]) -> str:

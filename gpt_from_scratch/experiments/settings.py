@@ -24,6 +24,11 @@ WHERE = ("data_file", "device")
 # The overrides a baseline row leaves out (grid.py): a baseline record cannot say which ones ran beside it.
 GPT_ONLY = ("model_size", "weights", "weights_dir")
 OPTIONS = {f.name: f for f in command_line_fields()}
+PUBLISHED_CAVEAT = (  # what is_published_setting checks, as the report and its figure say it
+    "published numbers are shown only beside runs of the published setting: pretrained GPT-2 "
+    "(row 10: random weights, as published) of the row's own size, full recipe (5 epochs, lr 5e-05, "
+    "no --max-steps)"
+)
 
 
 def named_config(name: str, baseline: bool) -> dict[str, Any]:
