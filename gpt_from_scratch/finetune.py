@@ -17,7 +17,7 @@ from . import distributed, seam
 from .checkpoint import save_classifier
 from .classify import spam_probabilities
 from .config import WEIGHTS_CHOICES, FinetuneConfig, check_config
-from .data import SpamDataset, prepare_splits, read_heldout, read_split_info
+from .data import SMS_SOURCE, SpamDataset, prepare_splits, read_heldout, read_split_info
 from .device import resolve_device
 from .errors import OptionError
 from .evaluation import accuracy, evaluation_markdown
@@ -220,7 +220,7 @@ def _run(
     info = {
         "labels": labels,
         # As the data file writes them, e.g. ham: classify --label-column reads either name.
-        "data_labels": list(LABELS) if data["source"] == "sms-spam-collection" else labels,
+        "data_labels": list(LABELS) if data["source"] == SMS_SOURCE else labels,
         "max_length": train_set.max_length,
         "pad_token_id": PAD_TOKEN_ID,
         "finetune": asdict(cfg),

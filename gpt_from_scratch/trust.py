@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .classify import probability_rows
-from .data import normalise
+from .data import SMS_SOURCE, normalise
 from .evaluation import evaluate, seen_flags, threshold_for_fpr
 from .tokenizer import get_tokenizer
 
@@ -109,12 +109,11 @@ def seen_in(texts: Sequence[str], training_texts: Sequence[str], exact: bool) ->
 
 def describe_data(data: dict[str, Any]) -> str:
     """One line on what was trained and tested on: the file, its classes, balancing, duplicates."""
-    source = "the SMS Spam Collection" if data["source"] == "sms-spam-collection" else data["data_file"]
+    source = "the SMS Spam Collection" if data["source"] == SMS_SOURCE else data["data_file"]
     duplicates = (
         f"{data['duplicates_removed']:,} repeated messages removed before splitting (--dedupe)"
         if data["dedupe"]
-        else "repeated messages kept"
-        + (" (the book's split)" if data["source"] == "sms-spam-collection" else "")
+        else "repeated messages kept" + (" (the book's split)" if data["source"] == SMS_SOURCE else "")
     )
     balance = "balanced by undersampling" if data["balance"] else "not balanced (--no-balance)"
     splits = ", ".join(f"{n:,} {name}" for name, n in data["splits"].items())
