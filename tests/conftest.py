@@ -53,3 +53,30 @@ def tiny_model():
 
     torch.manual_seed(0)
     return GPTModel(model_config("tiny"))
+
+
+# The app's tests (test_serve.py, test_serve_browser.py) share one trained classifier and one server.
+
+
+@pytest.fixture(scope="session")
+def served_model_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
+    """A tiny classifier finetuned through the CLI for the app's tests."""
+    from serving import tiny_classifier
+
+    return tiny_classifier(tmp_path_factory, sms_file)
+
+
+@pytest.fixture(scope="session")
+def served(served_model_dir):
+    """That classifier loaded as the app loads it."""
+    from gpt_from_scratch.app.inference import ServedClassifier
+
+    return ServedClassifier.load(served_model_dir)
+
+
+@pytest.fixture(scope="session")
+def server(served_model_dir, tmp_path_factory):
+    """`gpt-from-scratch serve` over that classifier, started once, stopped (and checked) at the end."""
+    from serving import start_server
+
+    yield from start_server(served_model_dir, tmp_path_factory.mktemp("server") / "serve.log")

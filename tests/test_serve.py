@@ -1,7 +1,7 @@
 """`gpt-from-scratch serve`: the app's answers and their reasons, bad input, and a real server under load.
 
-One tiny classifier is finetuned for real (83% test accuracy in a minute) and shared with
-test_serve_browser.py; one server is started with the real command and stopped at the end.
+One tiny classifier is finetuned for real and one server started with the real command, both shared
+with test_serve_browser.py (the session's fixtures served_model_dir, served and server: serving.py).
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import html
 import json
 import os
 import re
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -25,6 +23,7 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from serving import HAM, SPAM, free_port
 
 from gpt_from_scratch.app import inference
 from gpt_from_scratch.app.card import card_markdown, curves
@@ -46,90 +45,7 @@ from gpt_from_scratch.fast.trunk import select_tokens
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio")]
 
 
-# A spam message of the SMS Spam Collection, and a message any reader knows is not spam.
-SPAM = (
-    "URGENT! You have won a 1 week FREE membership in our £100,000 Prize Jackpot! Txt the word: CLAIM "
-    "to No: 81010 T&C www.dbuk.net LCCLTD POBOX 4403LDNW1A7RW18"
-)
-HAM = "Are we still meeting for dinner tonight? I'll be there at 7"
 VERDICT = re.compile(r"### (spam|not spam) \(probability (0\.\d{3}|1\.000)\)")
-SERVER_START_S = 180  # importing torch and Gradio on a busy 2-core CI machine takes a while
-
-
-def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, sms_file: Path) -> Path:
-    """A tiny classifier finetuned through the CLI, once per session (test_serve_browser.py reuses it)."""
-    out = tmp_path_factory.getbasetemp() / "serve-classifier"
-    if (out / "config.json").is_file():
-        return out
-    options = ["--weights", "random", "--model-size", "tiny", "--trainable", "all", "--lr", "2e-3"]
-    options += ["--epochs", "1", "--max-steps", "60", "--max-length", "64", "--eval-freq", "10"]
-    options += ["--eval-iter", "2", "--device", "cpu", "--data-file", str(sms_file), "--out", str(out)]
-    assert main(["finetune", *options]) == 0
-    return out
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the server binds it a moment later)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`gpt-from-scratch serve` in a subprocess on 127.0.0.1 and a free port; stop() ends it with Ctrl+C."""
-
-    def __init__(self, model_dir: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = log
-        command = [sys.executable, "-m", "gpt_from_scratch", "serve", "--model-dir", str(model_dir)]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
-        with open(log, "w") as out:  # a file, not a pipe: a full pipe would stall the server
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + SERVER_START_S
-        while f"at {self.url}" not in self.output():
-            if self.process.poll() is not None:
-                pytest.fail(f"serve exited with {self.process.returncode}:\n{self.output()}", pytrace=False)
-            if time.monotonic() > deadline:
-                self.process.kill()
-                pytest.fail(f"serve did not start in {SERVER_START_S} s:\n{self.output()}", pytrace=False)
-            time.sleep(0.2)
-
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> int:
-        """Ctrl+C, as a user stops it; the exit code."""
-        self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
-
-
-def start_server(model_dir: Path, log: Path):
-    """Yield a started Server, then stop it and check that it stopped cleanly."""
-    server = Server(model_dir, log)
-    yield server
-    assert server.stop() == 0, server.output()
-    assert "Stopped." in server.output()
-    assert "Traceback" not in server.output(), server.output()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
-    return tiny_classifier(tmp_path_factory, sms_file)
-
-
-@pytest.fixture(scope="module")
-def served(model_dir) -> ServedClassifier:
-    return ServedClassifier.load(model_dir)
-
-
-@pytest.fixture(scope="module")
-def server(model_dir, tmp_path_factory):
-    yield from start_server(model_dir, tmp_path_factory.mktemp("server") / "serve.log")
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +73,9 @@ def visible_text(explanation_html: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_one_message_gets_the_label_and_probability_classify_prints(served, model_dir, capsys):
+def test_one_message_gets_the_label_and_probability_classify_prints(served, served_model_dir, capsys):
     for text in (SPAM, HAM):
-        assert main(["classify", text, "--model-dir", str(model_dir)]) == 0
+        assert main(["classify", text, "--model-dir", str(served_model_dir)]) == 0
         printed = capsys.readouterr().out.strip()  # "spam (probability 0.997)"
         assert verdict_of(served, text).splitlines()[0] == f"### {printed}"
     # The tiny model is 83% accurate (mostly by length: see the README); these two it gets right.
@@ -167,9 +83,9 @@ def test_one_message_gets_the_label_and_probability_classify_prints(served, mode
     assert served.answer(HAM).prediction.label == "not spam"
 
 
-def test_occlusion_scores_are_the_change_in_spam_probability_of_the_real_model(served, model_dir):
+def test_occlusion_scores_are_the_change_in_spam_probability_of_the_real_model(served, served_model_dir):
     answer = served.answer(SPAM, "occlusion")
-    model, config = load_classifier(model_dir)  # the plain GPTModel, read at the last position by hand
+    model, config = load_classifier(served_model_dir)  # the plain GPTModel, read at the last position by hand
     ids = encode_for_classifier(SPAM, served.tokenizer, config["max_length"], truncate=True)
 
     def p_spam(token_ids: list[int]) -> float:
@@ -183,8 +99,10 @@ def test_occlusion_scores_are_the_change_in_spam_probability_of_the_real_model(s
     assert any(abs(piece.change) > 1e-3 for piece in answer.pieces)  # the reasons are not all zero
 
 
-def test_gradient_x_input_is_the_slope_of_spam_probability_towards_the_padding_token(model_dir, tokenizer):
-    model, config = load_classifier(model_dir)
+def test_gradient_x_input_is_the_slope_of_spam_probability_towards_the_padding_token(
+    served_model_dir, tokenizer
+):
+    model, config = load_classifier(served_model_dir)
     model = model.double()  # float64, so that a finite difference can check the gradient closely
     pad = config["pad_token_id"]
     ids = encode_for_classifier(SPAM, tokenizer, config["max_length"], truncate=True)
@@ -214,8 +132,8 @@ def test_gradient_x_input_is_the_slope_of_spam_probability_towards_the_padding_t
     assert any(abs(change) > 1e-4 for change in changes)
 
 
-def test_a_token_the_read_position_cannot_see_gets_no_reason_either_way(served, model_dir):
-    model, config = load_classifier(model_dir)
+def test_a_token_the_read_position_cannot_see_gets_no_reason_either_way(served, served_model_dir):
+    model, config = load_classifier(served_model_dir)
     pad = config["pad_token_id"]
     ids = encode_for_classifier(HAM, served.tokenizer, config["max_length"], truncate=True)
     real = len(served.tokenizer.encode(HAM))
@@ -379,9 +297,9 @@ def test_nothing_to_classify_and_too_many_messages_are_refused(served, monkeypat
 # ---------------------------------------------------------------------------------------------
 
 
-def test_the_model_card_gives_the_recipe_the_accuracies_and_the_curves(served, model_dir):
-    metrics = json.loads((model_dir / "metrics.json").read_text())
-    card = card_markdown(served.config, served.metrics, model_dir)
+def test_the_model_card_gives_the_recipe_the_accuracies_and_the_curves(served, served_model_dir):
+    metrics = json.loads((served_model_dir / "metrics.json").read_text())
+    card = card_markdown(served.config, served.metrics, served_model_dir)
     for name in ("train", "validation", "test"):
         assert f"{name} {metrics[name + '_accuracy']:.2%}" in card
     assert "tiny (2 blocks, 32 dims, 2 heads), from random weights" in card
@@ -392,7 +310,7 @@ def test_the_model_card_gives_the_recipe_the_accuracies_and_the_curves(served, m
     assert list(frames["loss"]["loss"]) == metrics["train_losses"] + metrics["val_losses"]
     assert list(frames["accuracy"]["accuracy"]) == metrics["train_accs"] + metrics["val_accs"]
     assert frames["loss"]["epoch"].max() == pytest.approx(1.0)
-    assert "holds no metrics.json" in card_markdown(served.config, None, model_dir)
+    assert "holds no metrics.json" in card_markdown(served.config, None, served_model_dir)
     assert curves(None, 1) == {}
     natural, leakage = metrics["evaluation"]["natural"], metrics["evaluation"]["leakage"]
     assert f"{natural['false_positives_per_1000']:.1f} per 1,000" in card
@@ -400,14 +318,14 @@ def test_the_model_card_gives_the_recipe_the_accuracies_and_the_curves(served, m
     assert "**decision**: the more probable label" in card
 
 
-def test_the_app_decides_with_the_threshold_saved_with_the_model(model_dir, tmp_path):
+def test_the_app_decides_with_the_threshold_saved_with_the_model(served_model_dir, tmp_path):
     import shutil
 
     saved = tmp_path / "with-threshold"
-    shutil.copytree(model_dir, saved)
+    shutil.copytree(served_model_dir, saved)
     config = json.loads((saved / "config.json").read_text())
     texts = ["WINNER! Claim your free prize now", "see you at lunch", "Call 0800 now", "ok thanks"]
-    spam = [p.spam_probability for p in ServedClassifier.load(model_dir).predict(texts)]
+    spam = [p.spam_probability for p in ServedClassifier.load(served_model_dir).predict(texts)]
     threshold = sorted(spam)[1] + 1e-9  # the lowest two below it
     config["threshold"] = {
         "value": threshold,
@@ -428,19 +346,19 @@ def test_the_app_decides_with_the_threshold_saved_with_the_model(model_dir, tmp_
 
 
 def test_serve_refuses_a_model_dir_without_a_model_in_one_line(tmp_path, capsys):
-    for model_dir in (tmp_path / "missing", tmp_path):
-        assert main(["serve", "--model-dir", str(model_dir), "--port", str(free_port())]) == 1
+    for folder in (tmp_path / "missing", tmp_path):
+        assert main(["serve", "--model-dir", str(folder), "--port", str(free_port())]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("gpt-from-scratch serve: error: "), err
         assert "finetune --out DIR" in err
 
 
-def test_serve_refuses_a_port_in_use_in_one_line(model_dir, capsys):
+def test_serve_refuses_a_port_in_use_in_one_line(served_model_dir, capsys):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "--model-dir", str(model_dir), "--port", str(port)]) == 1
+        assert main(["serve", "--model-dir", str(served_model_dir), "--port", str(port)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot serve on 127.0.0.1:{port}" in err and "--port" in err, err
 

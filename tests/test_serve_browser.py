@@ -25,9 +25,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from test_serve import HAM, SPAM, start_server, tiny_classifier
+from serving import HAM, SPAM
 
-from gpt_from_scratch.app.inference import ServedClassifier, uploaded_messages
+from gpt_from_scratch.app.inference import uploaded_messages
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio")]
 
@@ -44,21 +44,6 @@ CHROMIUM_FLAGS = (
 )
 WAIT_S = 60
 VERDICT = re.compile(r"(spam|not spam) \(probability (\d\.\d{3})\)\nP\(spam\) = (\d\.\d{3})")
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
-    return tiny_classifier(tmp_path_factory, sms_file)
-
-
-@pytest.fixture(scope="module")
-def served(model_dir) -> ServedClassifier:
-    return ServedClassifier.load(model_dir)
-
-
-@pytest.fixture(scope="module")
-def server(model_dir, tmp_path_factory):
-    yield from start_server(model_dir, tmp_path_factory.mktemp("browser-server") / "serve.log")
 
 
 @pytest.fixture(scope="module")
