@@ -64,13 +64,8 @@ def balance_classes(df: pd.DataFrame, order: Iterable, seed: int = 123) -> pd.Da
     )
 
 
-def drop_duplicates_normalised(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Keep the first row of each normalised text; return the rows kept and how many were removed."""
-    kept, removed, _conflicting = _drop_duplicates(df)
-    return kept, removed
-
-
-def _drop_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+def drop_duplicates_normalised(df: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """The first row of each normalised text, the number removed, and how many of those were relabelled."""
     key = df["Text"].map(normalise)
     repeated = key.duplicated(keep="first")
     first_label = df.groupby(key, sort=False)["Label"].transform("first")
@@ -130,7 +125,7 @@ def prepare_splits(
     messages = len(df)
     removed = conflicting = 0
     if dedupe:  # before balancing, so that no copy of a message is left behind to leak into another split
-        df, removed, conflicting = _drop_duplicates(df)
+        df, removed, conflicting = drop_duplicates_normalised(df)
         log(_dedupe_note(removed, conflicting))
     # The book's reading checks no labels; like the book's balancing, it leaves out rows of other labels.
     df = df[df["Label"].isin(class_ids)]

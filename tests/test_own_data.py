@@ -188,8 +188,8 @@ def test_duplicates_are_removed_before_balancing(tmp_path):
 
 def test_drop_duplicates_keeps_the_first_copy():
     df = pd.DataFrame({"Label": ["a", "b", "a", "b"], "Text": ["Hi  there", "hi there\n", "other", "OTHER"]})
-    kept, removed = drop_duplicates_normalised(df)
-    assert removed == 2
+    kept, removed, conflicting = drop_duplicates_normalised(df)
+    assert removed == 2 and conflicting == 2  # both second copies are labelled b, their first copies a
     assert kept.values.tolist() == [["a", "Hi  there"], ["a", "other"]]
     assert normalise(" Hi\tTHERE \n") == "hi there"
 

@@ -128,13 +128,14 @@ def _unseen(runs: list[dict[str, Any]]) -> str:
     ]
     if not values:
         return "-"
-    counts = sorted({x["unseen_normalised_messages"] for x in leakage})
-    return f"{_format_mean_std(values)} ({'/'.join(map(str, counts))}){_of_runs(len(values), len(runs))}"
+    counts = "/".join(map(str, sorted({x["unseen_normalised_messages"] for x in leakage})))
+    share = _measured_runs(len(values), len(runs))
+    return f"{_format_mean_std(values)} ({counts}{', ' + share if share else ''})"
 
 
-def _of_runs(measured: int, runs: int) -> str:
-    # Older records hold no leakage or natural figures: say how many runs a cell averages.
-    return "" if measured == runs else f", {measured} of {runs} runs"
+def _measured_runs(measured: int, runs: int) -> str:
+    """'2 of 3 runs' where older records of a row hold no leakage or natural figures, else ''."""
+    return "" if measured == runs else f"{measured} of {runs} runs"
 
 
 def _false_positives(runs: list[dict[str, Any]]) -> str:
@@ -144,13 +145,13 @@ def _false_positives(runs: list[dict[str, Any]]) -> str:
     ]
     if not natural:
         return "-"
+    share = _measured_runs(len(natural), len(runs))
     if len(natural) == 1:
         low, high = natural[0]["false_positives_per_1000_interval"]
-        return f"{natural[0]['false_positives_per_1000']:.1f} ({low:.1f}-{high:.1f}{_of_runs(1, len(runs))})"
+        detail = f"{low:.1f}-{high:.1f}" + (f", {share}" if share else "")
+        return f"{natural[0]['false_positives_per_1000']:.1f} ({detail})"
     mean, std = mean_std([x["false_positives_per_1000"] for x in natural])
-    return f"{mean:.1f} ± {std:.1f}" + (
-        f" ({_of_runs(len(natural), len(runs))[2:]})" if len(natural) < len(runs) else ""
-    )
+    return f"{mean:.1f} ± {std:.1f}" + (f" ({share})" if share else "")
 
 
 def write_report(
