@@ -226,3 +226,35 @@ def test_an_error_inside_the_learners_function_is_explained(tmp_path):
     assert "at exercises/loss.py line 6: return torch.nn.functional.cross_entropy(logits[:, -1, :, 0]" in out
     assert "input_batch=tensor of shape (6, 5), dtype torch.int64" in out
     assert "it should return: a scalar tensor (shape ())" in out
+
+
+def test_the_arguments_are_reported_as_they_were_passed(tmp_path):
+    # The learner's function reassigns target_batch before the error: the report shows what it was given.
+    copy = write_checkout(tmp_path)
+    (copy / "loss.py").write_text(
+        "import torch\n\n\n"
+        "def calc_loss_batch(input_batch, target_batch, model, device):\n"
+        "    target_batch = target_batch[0]\n"
+        "    return torch.nn.functional.cross_entropy(model(input_batch)[:, -1, :], target_batch)\n"
+    )
+    result = run_exercises("--impl", "exercises", "-m", "loss", "-k", "matches_golden", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "exercises/loss.py::calc_loss_batch raised" in result.stdout
+    assert "target_batch=tensor of shape (6,), dtype torch.int64" in result.stdout
+    assert "target_batch=tensor of shape ()" not in result.stdout
+
+
+def test_an_error_pytorch_raises_later_names_the_learners_function(tmp_path):
+    # A loss cut off from the graph fails only when the test calls backward(), outside the learner's code.
+    copy = write_checkout(tmp_path)
+    (copy / "loss.py").write_text(
+        "import torch\n\n\n"
+        "def calc_loss_batch(input_batch, target_batch, model, device):\n"
+        "    logits = model(input_batch)[:, -1, :]\n"
+        "    return torch.nn.functional.cross_entropy(logits, target_batch).detach()\n"
+    )
+    result = run_exercises("--impl", "exercises", "-m", "loss", "-k", "backpropagated", cwd=tmp_path)
+    assert result.returncode == 1
+    expected = "PyTorch raised RuntimeError after exercises/loss.py::calc_loss_batch had returned"
+    assert expected in result.stdout
+    assert "calc_loss_batch was last given: input_batch=tensor of shape (6, 5)" in result.stdout
