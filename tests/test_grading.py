@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from gpt_from_scratch.grading import precheck
 from gpt_from_scratch.grading.plugin import property_failure
@@ -258,3 +259,31 @@ def test_an_error_pytorch_raises_later_names_the_learners_function(tmp_path):
     expected = "PyTorch raised RuntimeError after exercises/loss.py::calc_loss_batch had returned"
     assert expected in result.stdout
     assert "calc_loss_batch was last given: input_batch=tensor of shape (6, 5)" in result.stdout
+
+
+def test_a_call_that_changes_global_state_fails_and_the_state_is_put_back():
+    from gpt_from_scratch.grading.contract import checked
+
+    def switches_gradients_off(x):
+        torch.set_grad_enabled(False)
+        torch.set_default_dtype(torch.float64)
+        return x * 2
+
+    with pytest.raises(pytest.fail.Exception) as failure:
+        checked("loss", "calc_loss_batch", switches_gradients_off)(torch.ones(2))
+    assert "calc_loss_batch changed what it must leave alone" in str(failure.value)
+    assert "torch's grad mode was on before the call and off after" in str(failure.value)
+    assert "torch's default dtype was torch.float32 before the call and torch.float64 after" in str(
+        failure.value
+    )
+    assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32  # the next test is safe
+
+
+def test_a_call_that_writes_into_its_argument_names_it():
+    from gpt_from_scratch.grading.contract import checked
+
+    scores = torch.zeros(2, 3)
+    with pytest.raises(pytest.fail.Exception, match=r"the caller's `scores` was changed in place \(3 of 6"):
+        checked("causal_mask", "apply_mask", lambda scores, mask: scores.masked_fill_(mask, 1.0))(
+            scores, torch.tensor([True, False, True])
+        )
