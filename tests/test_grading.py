@@ -283,7 +283,7 @@ def test_a_call_that_writes_into_its_argument_names_it():
     from gpt_from_scratch.grading.contract import checked
 
     scores = torch.zeros(2, 3)
-    with pytest.raises(pytest.fail.Exception, match=r"the caller's `scores` was changed in place \(3 of 6"):
+    with pytest.raises(pytest.fail.Exception, match=r"the caller's `scores` was changed in place \(4 of 6"):
         checked("causal_mask", "apply_mask", lambda scores, mask: scores.masked_fill_(mask, 1.0))(
             scores, torch.tensor([True, False, True])
         )
