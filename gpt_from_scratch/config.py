@@ -14,7 +14,7 @@ from .device import DEVICE_CHOICES
 from .errors import OptionError
 from .lora import SCALINGS
 from .model import MODEL_CONFIGS
-from .pooling import POOLINGS, POSITIONS
+from .predict.readout import POOLINGS, POSITIONS, position_ignored
 from .seam import IMPLEMENTATIONS
 from .sms_spam import READINGS
 
@@ -248,7 +248,7 @@ def check_config(cfg: FinetuneConfig) -> None:
             )
     if cfg.num_classes < 2:
         raise OptionError(f"{_as_typed(cfg, 'num_classes')}: a classifier needs at least 2 classes")
-    if cfg.pooling != "token" and cfg.position != "last":
+    if position_ignored(cfg.position, cfg.pooling):
         raise OptionError(
             f"--pooling {cfg.pooling} averages over the tokens, so --position {cfg.position} would be "
             "ignored: leave --position at last, or use --pooling token"

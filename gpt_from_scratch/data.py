@@ -17,12 +17,13 @@ from torch.utils.data import Dataset
 
 from .errors import DataError
 from .files import atomic_path
+from .message_files import is_table_file, read_labelled_table
+from .predict.encode import pad_to, token_ids
+from .predict.probabilities import LABEL_NAMES
 from .sms_spam import LABELS, read_sms_spam, unusual_file_note
-from .tables import is_table_file, read_labelled_table
 from .tokenizer import PAD_TOKEN_ID
 
 MIN_EVAL_MESSAGES = 10  # a validation or test split smaller than this measures nothing
-LABEL_NAMES = ("not spam", "spam")  # what the classifier prints for class 0 (ham) and class 1 (spam)
 SPLIT_NAMES = ("train", "validation", "test")
 HELDOUT_NAMES = ("validation", "test")
 SPLITS_INFO = "splits.json"
@@ -273,7 +274,8 @@ class SpamDataset(Dataset):
         self.data = _read_split_csv(Path(csv_file), num_classes)
         self.labels = self.data["Label"].tolist()
         self.encoded_texts = [
-            _encode(tokenizer, text, row, csv_file) for row, text in enumerate(self.data["Text"], start=1)
+            token_ids(text, tokenizer, f"{csv_file}, row {row}")
+            for row, text in enumerate(self.data["Text"], start=1)
         ]
         if max_length is None:
             self.max_length = self._longest_encoded_length()
@@ -284,10 +286,7 @@ class SpamDataset(Dataset):
             self.encoded_texts = [encoded_text[: self.max_length] for encoded_text in self.encoded_texts]
         if not pad:  # each message keeps its own length: batches of one, or a padding collate_fn
             return
-        self.encoded_texts = [
-            encoded_text + [pad_token_id] * (self.max_length - len(encoded_text))
-            for encoded_text in self.encoded_texts
-        ]
+        self.encoded_texts = [pad_to(ids, self.max_length, pad_token_id) for ids in self.encoded_texts]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return (
@@ -329,18 +328,6 @@ def _read_split_csv(path: Path, num_classes: int | None = None, *, allow_empty: 
         raise DataError(f"{path} has no rows: create it with prepare_splits")
     data["Label"] = data["Label"].astype(int)
     return data
-
-
-def _encode(tokenizer, text, row: int, csv_file) -> list[int]:
-    if not isinstance(text, str) or not text.strip():
-        raise DataError(f"{csv_file}, row {row}: the message is empty; fix or delete this row")
-    try:
-        return tokenizer.encode(text)
-    except ValueError as err:  # tiktoken refuses text holding a special token such as <|endoftext|>
-        reason = str(err).splitlines()[0]
-        raise DataError(
-            f"{csv_file}, row {row}: the tokenizer refused this message ({reason}); edit it"
-        ) from err
 
 
 def _check_fits(encoded_texts: list[list[int]], context_length: int | None, csv_file) -> None:

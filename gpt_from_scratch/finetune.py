@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader
 
 from . import distributed, seam
 from .checkpoint import save_classifier
-from .classify import spam_probabilities
 from .config import WEIGHTS_CHOICES, FinetuneConfig, check_config
 from .data import SMS_SOURCE, SpamDataset, prepare_splits, read_heldout, read_split_info
 from .device import resolve_device
@@ -26,6 +25,7 @@ from .files import atomic_path
 from .lora import merge_lora, replace_linear_with_lora
 from .model import GPTModel, count_parameters, model_config
 from .output import staged_output
+from .predict import ClassifierInfo, loader_probabilities, positive_probabilities
 from .sms_spam import LABELS, download_sms_spam
 from .tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .train import train_classifier_simple
@@ -34,7 +34,6 @@ from .trust import (
     describe_data,
     describe_threshold,
     evaluate_test,
-    predict_loader,
     summary_lines,
 )
 from .weights import DEFAULT_MODEL_SIZE, load_pretrained_gpt
@@ -214,31 +213,32 @@ def _run(
             for split, loader in (("train", train_loader), ("validation", val_loader))
         }
     # The test set is predicted once: its accuracy, predictions and probabilities all come from here.
-    test_predictions, test_rows = predict_loader(classifier, test_loader, device)
+    test_predictions, test_rows = loader_probabilities(classifier, test_loader, device)
     test_labels = test_loader.dataset.labels
     accuracies["test_accuracy"] = accuracy(test_predictions, test_labels)
-    info = {
-        "labels": labels,
+    info = ClassifierInfo(
+        max_length=train_set.max_length,
+        pad_token_id=PAD_TOKEN_ID,
+        labels=tuple(labels),
         # As the data file writes them, e.g. ham: classify --label-column reads either name.
-        "data_labels": list(LABELS) if data["source"] == SMS_SOURCE else labels,
-        "max_length": train_set.max_length,
-        "pad_token_id": PAD_TOKEN_ID,
-        "finetune": asdict(cfg),
-        "data": data,
-    }
+        data_labels=tuple(LABELS) if data["source"] == SMS_SOURCE else tuple(labels),
+        options=asdict(cfg),
+        data=data,
+    )
     heldout = read_heldout(data_dir, "test") if len(labels) == 2 else None
     if cfg.target_fpr is not None:
-        info["threshold"] = choose_threshold(
+        threshold = choose_threshold(
             cfg.target_fpr, classifier, val_loader, read_heldout(data_dir, "validation"), info, device
         )
-        log(describe_threshold(info["threshold"], labels))
+        info = dataclasses.replace(info, threshold=threshold)
+        log(describe_threshold(threshold, labels))
     evaluation = evaluate_test(classifier, loaders, test_rows, heldout, info)
     for line in summary_lines(evaluation):
         log(line)
     also = {}
     if also_score is not None:
         texts = also_score(test_loader.dataset.data["Text"].tolist())
-        also["also_probabilities"] = spam_probabilities(texts, classifier, get_tokenizer(), info)
+        also["also_probabilities"] = positive_probabilities(texts, classifier, info)
     trainable_parameters = count_parameters(model, trainable_only=True)
     total_parameters = count_parameters(model)
     if cfg.trainable == "lora":
@@ -247,7 +247,7 @@ def _run(
         log(f"{split.replace('_', ' ').capitalize()}: {value * 100:.2f}%")
 
     if parallel.is_main:
-        save_classifier(model, out_dir, info)
+        save_classifier(model, out_dir, info.to_config())
     metrics = {
         **accuracies,
         "train_losses": train_losses,
@@ -265,11 +265,11 @@ def _run(
         "labels": labels,
         "evaluation": evaluation,  # leakage, per-class scores, the natural distribution (evaluation.py)
         "data": data,
-        "threshold": info.get("threshold"),
+        "threshold": info.threshold,
         "config": asdict(cfg),
     }
     if len(labels) == 2:  # P(spam) of every test message, for calibration
-        metrics["test_probabilities"] = [row[1] for row in test_rows]
+        metrics["test_probabilities"] = [row[info.positive] for row in test_rows]
     if parallel.is_main:
         with atomic_path(out_dir / "metrics.json") as tmp:
             tmp.write_text(json.dumps(metrics, indent=2) + "\n")

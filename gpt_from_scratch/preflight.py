@@ -21,8 +21,8 @@ from huggingface_hub import try_to_load_from_cache
 from . import weights
 from .config import FinetuneConfig
 from .errors import DownloadError
+from .message_files import is_table_file
 from .sms_spam import SMS_SPAM_URL, sms_spam_cache_path
-from .tables import is_table_file
 from .weights import DEFAULT_MODEL_SIZE, HF_REPOS, WEIGHTS_FILE
 
 TOKENIZER_URLS = (  # the files tiktoken fetches for the gpt2 encoding (tiktoken_ext/openai_public.py)

@@ -16,29 +16,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .classify import probability_rows
 from .data import SMS_SOURCE, normalise
 from .evaluation import evaluate, seen_flags, threshold_for_fpr
-from .tokenizer import get_tokenizer
-
-
-def predict_loader(
-    model: nn.Module, loader: DataLoader, device: torch.device | str
-) -> tuple[list[int], list[list[float]]]:
-    """The most probable class and every class's probability for each example, read as the accuracy is."""
-    model.eval()
-    predictions, probabilities = [], []
-    with torch.inference_mode():
-        for input_batch, _ in loader:
-            logits = model(input_batch.to(device))[:, -1, :]  # (batch, num_classes)
-            predictions += torch.argmax(logits, dim=-1).tolist()
-            probabilities += torch.softmax(logits, dim=-1).tolist()
-    return predictions, probabilities
-
-
-def _positive_probabilities(texts: Sequence[str], classifier: nn.Module, info: dict) -> list[float]:
-    # Read as `classify` reads a message: padded as in training, a longer one truncated.
-    return [row[1] for row in probability_rows(list(texts), classifier, get_tokenizer(), info)]
+from .predict import ClassifierInfo, loader_probabilities, positive_probabilities, text_probabilities
 
 
 def choose_threshold(
@@ -46,7 +26,7 @@ def choose_threshold(
     classifier: nn.Module,
     validation: DataLoader,
     heldout: pd.DataFrame,
-    info: dict,
+    info: ClassifierInfo,
     device: torch.device | str,
 ) -> dict[str, Any]:
     """The lowest threshold on P(class 1) that flags at most target_fpr of the validation negatives.
@@ -54,9 +34,11 @@ def choose_threshold(
     The negatives are the validation split's and those of the held-out third set aside for validation
     (data.prepare_splits), so the choice never looks at a test message.
     """
-    _, rows = predict_loader(classifier, validation, device)
+    _, rows = loader_probabilities(classifier, validation, device)
     labels = list(validation.dataset.labels) + heldout["Label"].tolist()
-    scores = [row[1] for row in rows] + _positive_probabilities(heldout["Text"].tolist(), classifier, info)
+    # The held-out messages read as `classify` reads a message: padded as in training, a longer one truncated.
+    heldout_scores = positive_probabilities(heldout["Text"].tolist(), classifier, info)
+    scores = [row[info.positive] for row in rows] + heldout_scores
     negatives = [p for p, y in zip(scores, labels, strict=True) if y == 0]
     positives = [p for p, y in zip(scores, labels, strict=True) if y == 1]
     value = threshold_for_fpr(negatives, target_fpr)
@@ -76,29 +58,28 @@ def evaluate_test(
     loaders: Sequence[DataLoader],
     test_rows: list[list[float]],
     heldout: pd.DataFrame | None,
-    info: dict,
+    info: ClassifierInfo,
 ) -> dict[str, Any]:
     """evaluation.evaluate of the test set: leakage from training, and with two classes the natural
     distribution (the test set with the held-out test messages, P(class 1) read as classify reads it)."""
     train, _, test = (loader.dataset.data["Text"].tolist() for loader in loaders)
-    labels = info["labels"]
-    threshold = info.get("threshold")
-    natural = len(labels) == 2 and info["data"].get("positive_share") is not None
+    labels = info.labels
+    natural = len(labels) == 2 and info.data.get("positive_share") is not None
     heldout_labels, heldout_probabilities = [], []
     if natural and heldout is not None and len(heldout):
         heldout_labels = heldout["Label"].tolist()
         # Read as `classify` reads a message: padded as in training, a longer one truncated.
-        heldout_probabilities = probability_rows(heldout["Text"].tolist(), classifier, get_tokenizer(), info)
+        heldout_probabilities = text_probabilities(heldout["Text"].tolist(), classifier, info)
     return evaluate(
         loaders[2].dataset.labels,
         test_rows,
         labels,
-        threshold=None if threshold is None else threshold["value"],
+        threshold=info.threshold_value,
         seen_exact=seen_in(test, train, exact=True),
         seen_normalised=seen_in(test, train, exact=False),
         heldout_labels=heldout_labels,
         heldout_probabilities=heldout_probabilities,
-        positive_share=info["data"]["positive_share"] if natural else None,
+        positive_share=info.data["positive_share"] if natural else None,
     )
 
 

@@ -15,15 +15,10 @@ import torch
 
 from gpt_from_scratch import seam
 from gpt_from_scratch.checkpoint import save_classifier
-from gpt_from_scratch.classify import (
-    classify_text,
-    classify_with_config,
-    encode_for_classifier,
-    load_for_classifying,
-)
 from gpt_from_scratch.cli import main
 from gpt_from_scratch.errors import DataError
 from gpt_from_scratch.model import GPTModel, model_config
+from gpt_from_scratch.predict import classify_text, classify_texts, encode_for_classifier, load_saved
 from gpt_from_scratch.tokenizer import PAD_TOKEN_ID
 
 
@@ -201,7 +196,7 @@ def test_a_jsonl_file_by_its_text_key_or_the_column_named(classify, tmp_path):
     assert code == 1 and "line 1" in err and "not a string" in err
     file.write_text('{"message": "ok"}\nnot json\n')
     code, _, err = classify("--file", str(file))
-    assert code == 1 and f"line 2 of {file} is not JSON" in err
+    assert code == 1 and f"{file}, line 2: not JSON" in err
 
 
 def test_standard_input_through_dash_in_a_real_pipe(model_dir, tokenizer):
@@ -261,7 +256,7 @@ def test_a_file_that_is_not_utf8_is_named(classify, tmp_path, monkeypatch):
     file.write_bytes("Café offer: win now\n".encode("latin-1"))
     code, out, err = classify("--file", str(file))
     assert code == 1 and out == ""
-    assert err == f"{ERROR}{file} is not UTF-8 text: save it as UTF-8 and try again\n"
+    assert err == f"{ERROR}{file}, line 1: not UTF-8 text; save the file as UTF-8 and try again\n"
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"caf\xe9\n"), encoding="utf-8"))
     code, _, err = classify("-")
     assert code == 1 and "standard input is not UTF-8" in err
@@ -292,9 +287,9 @@ def test_labels_come_from_the_saved_config(tmp_path, tokenizer, capsys):
 
 
 def test_batched_classification_matches_one_message_at_a_time(model_dir, tokenizer):
-    classifier, config = load_for_classifying(model_dir)
+    classifier, info = load_saved(model_dir)
     messages = ["Call now to win a prize", "See you at dinner?", "Free entry", "ok"]
-    batched = classify_with_config(messages, classifier, tokenizer, config, batch_size=3)
+    batched = classify_texts(messages, classifier, info, batch_size=3)
     for message, prediction in zip(messages, batched, strict=True):
         label, probability = classify_text(message, classifier, tokenizer, MAX_LENGTH)
         assert label == prediction.label

@@ -14,7 +14,7 @@ from gpt_from_scratch.fast.prefix_cache import PrefixCache, why_not_cacheable
 from gpt_from_scratch.fast.trunk import Trunk, embed, select_tokens
 from gpt_from_scratch.finetune import FinetuneConfig, finetune
 from gpt_from_scratch.model import GPTConfig, GPTModel
-from gpt_from_scratch.pooling import TokenSelector
+from gpt_from_scratch.predict.readout import TokenSelector
 from gpt_from_scratch.train import calc_loss_loader, train_classifier_simple
 
 CFG = GPTConfig(vocab_size=50, context_length=16, emb_dim=16, n_heads=4, n_layers=3)

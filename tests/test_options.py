@@ -16,7 +16,7 @@ from gpt_from_scratch.errors import OptionError
 from gpt_from_scratch.fast.trunk import Trunk, select_tokens
 from gpt_from_scratch.finetune import finetune, set_causal
 from gpt_from_scratch.model import GPTConfig, GPTModel
-from gpt_from_scratch.pooling import TokenSelector, last_real_positions
+from gpt_from_scratch.predict.readout import TokenSelector, last_real_positions
 from gpt_from_scratch.train import train_classifier_simple
 
 CFG = GPTConfig(vocab_size=50, context_length=16, emb_dim=8, n_heads=2, n_layers=3)

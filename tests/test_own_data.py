@@ -19,7 +19,7 @@ from gpt_from_scratch.data import (
     read_split_info,
 )
 from gpt_from_scratch.errors import DataError
-from gpt_from_scratch.tables import is_table_file, read_labelled_table
+from gpt_from_scratch.message_files import is_table_file, read_labelled_table
 
 # 45 billing, 40 bug and 50 praise messages, all distinct: balancing keeps 40 of each, 120 in all,
 # which the 70/10/20 split cuts into 84, 12 and 24.

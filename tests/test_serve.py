@@ -37,10 +37,10 @@ from gpt_from_scratch.app.inference import (
 )
 from gpt_from_scratch.app.page import explanation_html, note_markdown, verdict_markdown
 from gpt_from_scratch.checkpoint import load_classifier
-from gpt_from_scratch.classify import encode_for_classifier
 from gpt_from_scratch.cli import main
 from gpt_from_scratch.errors import DataError
-from gpt_from_scratch.fast.trunk import select_tokens
+from gpt_from_scratch.predict import encode_for_classifier
+from gpt_from_scratch.predict.readout import select_tokens
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio")]
 
@@ -299,7 +299,7 @@ def test_nothing_to_classify_and_too_many_messages_are_refused(served, monkeypat
 
 def test_the_model_card_gives_the_recipe_the_accuracies_and_the_curves(served, served_model_dir):
     metrics = json.loads((served_model_dir / "metrics.json").read_text())
-    card = card_markdown(served.config, served.metrics, served_model_dir)
+    card = card_markdown(served.info, served.metrics, served_model_dir)
     for name in ("train", "validation", "test"):
         assert f"{name} {metrics[name + '_accuracy']:.2%}" in card
     assert "tiny (2 blocks, 32 dims, 2 heads), from random weights" in card
@@ -310,7 +310,7 @@ def test_the_model_card_gives_the_recipe_the_accuracies_and_the_curves(served, s
     assert list(frames["loss"]["loss"]) == metrics["train_losses"] + metrics["val_losses"]
     assert list(frames["accuracy"]["accuracy"]) == metrics["train_accs"] + metrics["val_accs"]
     assert frames["loss"]["epoch"].max() == pytest.approx(1.0)
-    assert "holds no metrics.json" in card_markdown(served.config, None, served_model_dir)
+    assert "holds no metrics.json" in card_markdown(served.info, None, served_model_dir)
     assert curves(None, 1) == {}
     natural, leakage = metrics["evaluation"]["natural"], metrics["evaluation"]["leakage"]
     assert f"{natural['false_positives_per_1000']:.1f} per 1,000" in card
@@ -337,7 +337,7 @@ def test_the_app_decides_with_the_threshold_saved_with_the_model(served_model_di
     served = ServedClassifier.load(saved)
     labels = [p.label for p in served.predict(texts)]
     assert labels == ["spam" if p >= threshold else "not spam" for p in spam]
-    assert f"spam when P(spam) >= {threshold:.4f}" in card_markdown(served.config, served.metrics, saved)
+    assert f"spam when P(spam) >= {threshold:.4f}" in card_markdown(served.info, served.metrics, saved)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..predict import ClassifierInfo
+
 TRAINABLE = {
     "last_layer": "the new output head only",
     "last_block": "the last transformer block, the final LayerNorm and the new head",
@@ -14,9 +16,9 @@ TRAINABLE = {
 }
 
 
-def card_rows(config: dict, metrics: dict | None) -> list[tuple[str, str]]:
+def card_rows(info: ClassifierInfo, metrics: dict | None) -> list[tuple[str, str]]:
     """(what, value) rows describing the classifier from its config.json and metrics.json."""
-    model, trained = config["model"], config.get("finetune", {})
+    model, trained = info.model, info.options
     size = trained.get("model_size") or "a GPT-2 shape"
     shape = f"{model['n_layers']} blocks, {model['emb_dim']} dims, {model['n_heads']} heads"
     if trained.get("weights_dir"):
@@ -28,12 +30,12 @@ def card_rows(config: dict, metrics: dict | None) -> list[tuple[str, str]]:
     rows = [
         (
             "base model",
-            f"{size} ({shape}), from {start}; its LM head replaced by a {config['num_classes']}-class head",
+            f"{size} ({shape}), from {start}; its LM head replaced by a {info.num_classes}-class head",
         ),
-        ("labels", ", ".join(config.get("labels") or ("not spam", "spam"))),
+        ("labels", ", ".join(info.labels)),
         ("trainable", _trainable(trained, metrics)),
-        ("position read", _position(trained, model.get("causal", True), config["max_length"])),
-        ("decision", _decision(config)),
+        ("position read", _position(info)),
+        ("decision", _decision(info)),
     ]
     if trained:
         rows.append(("recipe", _recipe(trained)))
@@ -51,12 +53,11 @@ def card_rows(config: dict, metrics: dict | None) -> list[tuple[str, str]]:
     return rows
 
 
-def _decision(config: dict) -> str:
+def _decision(info: ClassifierInfo) -> str:
     """How a label is chosen: the most probable one, or the threshold finetune --target-fpr chose."""
-    threshold = config.get("threshold")
+    threshold, labels = info.threshold, info.labels
     if threshold is None:
         return "the more probable label"
-    labels = config.get("labels") or ("not spam", "spam")
     return (
         f"{labels[1]} when P({labels[1]}) >= {threshold['value']:.4f}, chosen on validation data for at "
         f"most {threshold['target_false_positive_rate']:.2%} of {labels[0]} flagged "
@@ -91,9 +92,9 @@ def _trust_rows(evaluation: dict | None) -> list[tuple[str, str]]:
     return rows
 
 
-def card_markdown(config: dict, metrics: dict | None, model_dir: Path) -> str:
+def card_markdown(info: ClassifierInfo, metrics: dict | None, model_dir: Path) -> str:
     """The card as a Markdown list, with a line saying so when there is no metrics.json."""
-    rows = "\n".join(f"- **{what}**: {value}" for what, value in card_rows(config, metrics))
+    rows = "\n".join(f"- **{what}**: {value}" for what, value in card_rows(info, metrics))
     text = f"### The classifier in `{model_dir}`\n\n{rows}\n"
     if metrics is None:
         text += (
@@ -145,9 +146,8 @@ def _trainable(trained: dict, metrics: dict | None) -> str:
     return f"`{choice}`: {what}"
 
 
-def _position(trained: dict, causal: bool, max_length: int) -> str:
-    position, pooling = trained.get("position", "last"), trained.get("pooling", "token")
-    padded = trained.get("context", "longest") != "none"
+def _position(info: ClassifierInfo) -> str:
+    position, pooling, causal = info.position, info.pooling, info.causal
     if pooling == "mean":
         text = "the mean of the vectors of the message's real tokens"
     elif pooling == "mean_with_padding":
@@ -163,9 +163,9 @@ def _position(trained: dict, causal: bool, max_length: int) -> str:
         text = "the vector of each message's last real token"
     else:
         text = "the last position's vector (the book's choice)" + (
-            f": messages are padded to {max_length} tokens, so for most it is a padding token that has "
+            f": messages are padded to {info.max_length} tokens, so for most it is a padding token that has "
             "seen the whole message through the causal mask"
-            if padded
+            if info.padded
             else ""
         )
     if not causal:

@@ -1,7 +1,7 @@
 """What the app computes, without Gradio: one classifier loaded once, its answers and their reasons.
 
-Every probability comes from classify.py's classify_with_config, the function the `classify` command
-calls, so the page and the command line cannot disagree. A token's reason is how much P(spam) falls
+Every probability comes from the prediction core (predict/), which the `classify` command calls
+too, so the page and the command line cannot disagree. A token's reason is how much P(spam) falls
 when the token is replaced by the padding token, computed by the real model in one of two ways:
 - occlusion: the fall itself; the message classified again with each token replaced in turn, one
   forward pass per token;
@@ -24,19 +24,18 @@ import tiktoken
 import torch
 from torch import nn
 
-from ..classify import (
-    Message,
+from ..errors import DataError
+from ..message_files import Message, read_messages
+from ..model import GPTModel
+from ..predict import (
+    ClassifierInfo,
     Prediction,
     class_probabilities,
-    classify_with_config,
+    classify_texts,
     encode_for_classifier,
-    load_for_classifying,
-    read_messages,
-    trained_labels,
-    trained_padded,
+    load_saved,
+    read_probabilities,
 )
-from ..errors import DataError
-from ..model import GPTModel
 from ..tokenizer import get_tokenizer
 
 BATCH_SIZE = 8  # the book's batch: messages (or occluded copies of one) per forward pass
@@ -94,29 +93,30 @@ class Batch:
 class ServedClassifier:
     """A finetuned classifier loaded once; every request reads it, none changes it."""
 
-    def __init__(self, classifier: nn.Module, config: dict, tokenizer: tiktoken.Encoding, model_dir: Path):
+    def __init__(
+        self, classifier: nn.Module, info: ClassifierInfo, tokenizer: tiktoken.Encoding, model_dir: Path
+    ):
         classifier.requires_grad_(False)  # never trained here: gradient x input asks only for the inputs'
         self.classifier = classifier
         self.embedding = next(m for m in classifier.modules() if isinstance(m, GPTModel)).tok_emb
-        self.config = config
+        self.info = info
         self.tokenizer = tokenizer
         self.model_dir = model_dir
         self.metrics = read_metrics(model_dir)
-        self.max_length: int = config["max_length"]
-        self.pad_token_id: int = config["pad_token_id"]
-        labels = trained_labels(config)
-        self.spam_index = labels.index("spam") if "spam" in labels else len(labels) - 1
+        self.max_length: int = info.max_length
+        self.pad_token_id: int = info.pad_token_id
+        self.spam_index = info.positive
 
     @classmethod
     def load(cls, model_dir: str | Path, device: torch.device | str = "cpu") -> ServedClassifier:
         """Load the classifier `finetune` wrote to model_dir, reading the token it was trained to read."""
-        classifier, config = load_for_classifying(model_dir, device)
-        return cls(classifier, config, get_tokenizer(), Path(model_dir))
+        classifier, info = load_saved(model_dir, device)
+        return cls(classifier, info, get_tokenizer(), Path(model_dir))
 
     def predict(self, texts: Sequence[str], names: Sequence[str] | None = None) -> list[Prediction]:
         """The `classify` command's predictions; a message longer than training's is truncated."""
-        return classify_with_config(
-            texts, self.classifier, self.tokenizer, self.config, True, names, batch_size=BATCH_SIZE
+        return classify_texts(
+            texts, self.classifier, self.info, truncate=True, names=names, batch_size=BATCH_SIZE
         )
 
     def count_tokens(self, text: str) -> int:
@@ -128,9 +128,7 @@ class ServedClassifier:
         if method not in METHODS:
             raise DataError(f"no method {method!r} of computing the reasons: choose {' or '.join(METHODS)}")
         prediction = self.predict([text])[0]  # refuses an empty message
-        ids = encode_for_classifier(
-            text, self.tokenizer, self.max_length, self.pad_token_id, True, trained_padded(self.config)
-        )
+        ids = self.info.encode(text, truncate=True)
         every = encode_for_classifier(text, self.tokenizer, sys.maxsize, self.pad_token_id, pad=False)
         read = every[: self.max_length]
         spans = token_spans(read, self.tokenizer)
@@ -230,8 +228,8 @@ def gradient_changes(
     _capturing.outputs = []  # this thread's forward pass hands its token embeddings over (_hand_over)
     try:
         with torch.enable_grad():
-            logits = classifier(torch.tensor([list(ids)], device=device))[:, -1, :]  # (1, num_classes)
-            spam = torch.softmax(logits, dim=-1)[0, spam_index]
+            probabilities = read_probabilities(classifier, torch.tensor([list(ids)], device=device))
+            spam = probabilities[0, spam_index]  # probabilities: (1, num_classes)
             (embedded,) = _capturing.outputs  # (1, num_tokens, emb_dim)
             (gradient,) = torch.autograd.grad(spam, embedded)
     finally:

@@ -111,9 +111,8 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             table = gr.Dataframe(label="Highest P(spam) first", interactive=False, elem_id="results")
             download = gr.File(label="The results as CSV", elem_id="download")
         with gr.Tab("Model card", id="card"):
-            gr.Markdown(card_markdown(served.config, served.metrics, served.model_dir), elem_id="card")
-            trained = served.config.get("finetune", {})
-            for name, frame in curves(served.metrics, trained.get("num_epochs") or 1).items():
+            gr.Markdown(card_markdown(served.info, served.metrics, served.model_dir), elem_id="card")
+            for name, frame in curves(served.metrics, served.info.options.get("num_epochs") or 1).items():
                 if frame.groupby("split").size().min() > 1:
                     gr.LinePlot(
                         frame,
@@ -131,8 +130,8 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             if served.metrics:
                 gr.Markdown(
                     "The curves are metrics.json's: each split's loss and accuracy on "
-                    f"{trained.get('eval_iter', 'a few')} batches, measured as training went. The accuracies "
-                    "above are on the whole splits, after training."
+                    f"{served.info.options.get('eval_iter', 'a few')} batches, measured as training went. "
+                    "The accuracies above are on the whole splits, after training."
                 )
 
         def one(text: str, how: str) -> tuple[str, str, str, pd.DataFrame]:

@@ -1,9 +1,9 @@
-"""A GPTModel run in parts: the vectors a classifier reads, computed only where it reads them.
+"""The vectors a classifier reads, computed only where it reads them.
 
 GPTModel.forward (model.py) runs every block at every position and the head on every vector: the
-book's computation. A classifier reads one vector per message (pooling.TokenSelector), so Trunk
-runs the same modules in pieces: the embeddings, the blocks, the final norm. Two fast paths hook in
-here, and only here:
+book's computation. A classifier reads one vector per message (predict/readout.py), whose plain
+Trunk runs the same modules in pieces: the embeddings, the blocks, the final norm. Two fast paths
+hook in here, and only here:
 - skip_unread: the last block computes its output only at the position the classifier reads. Its
   keys and values still come from every position; only the query, the feed-forward and the norm
   after it are computed for one position per message instead of all of them.
@@ -13,55 +13,29 @@ here, and only here:
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .. import seam
-from ..model import GPTModel, MultiHeadAttention, TransformerBlock, check_length
-from ..pooling import TokenSelector, check_choice
-from ..tokenizer import PAD_TOKEN_ID
+from ..model import GPTModel, MultiHeadAttention, TransformerBlock
+from ..predict import readout
+from ..predict.readout import embed, select_tokens
+
+__all__ = ["Trunk", "block_at", "attention_at", "embed", "select_tokens"]  # plan.py, prefix_cache.py
 
 
-class Trunk(nn.Module):
-    """What a classifier reads from: hidden states of a GPTModel, and its output head."""
+class Trunk(readout.Trunk):
+    """A readout Trunk that, with skip_unread, runs the last block only at the positions read."""
 
     def __init__(self, model: GPTModel, skip_unread: bool = False) -> None:
-        super().__init__()
-        self.model = model
-        self.cfg = model.cfg
+        super().__init__(model)
         self.skip_unread = skip_unread
-        self.start = 0  # the first block computed here; prefix() gives its input
-
-    @property
-    def out_head(self) -> nn.Module:
-        return self.model.out_head
-
-    def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
-        """What GPTModel returns: (batch, num_tokens) -> (batch, num_tokens, num_classes)."""
-        return self.model.out_head(self.hidden_states(in_idx))
 
     def hidden_states(self, in_idx: torch.Tensor, read_at: torch.Tensor | None = None) -> torch.Tensor:
         """Final-normed vectors (batch, num_tokens, emb_dim); with read_at (batch,), just (batch, emb_dim)."""
-        x = self.prefix(in_idx)  # (batch, num_tokens, emb_dim), the input of block self.start
         blocks = self.model.trf_blocks[self.start :]
-        if read_at is None:
-            return self.model.final_norm(blocks(x))
-        rows = torch.arange(x.shape[0], device=x.device)
-        if not self.skip_unread or len(blocks) == 0:
-            return self.model.final_norm(blocks(x))[rows, read_at]  # the book's order: norm, then pick
-        x = blocks[:-1](x)  # every block but the last feeds keys and values at every position
+        if read_at is None or not self.skip_unread or len(blocks) == 0:
+            return super().hidden_states(in_idx, read_at)
+        x = blocks[:-1](self.prefix(in_idx))  # every block but the last feeds keys and values everywhere
         return self.model.final_norm(block_at(blocks[-1], x, read_at))  # (batch, emb_dim)
-
-    def prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
-        """The input of block self.start: here the embeddings, (batch, num_tokens, emb_dim)."""
-        return embed(self.model, in_idx)
-
-
-def embed(model: GPTModel, in_idx: torch.Tensor) -> torch.Tensor:
-    """Token plus position embeddings, as GPTModel.forward computes them: (batch, num_tokens, emb_dim)."""
-    num_tokens = in_idx.shape[1]
-    check_length(num_tokens, model.cfg)
-    positions = torch.arange(num_tokens, device=in_idx.device)
-    return model.drop_emb(model.tok_emb(in_idx) + model.pos_emb(positions))
 
 
 def block_at(block: TransformerBlock, x: torch.Tensor, read_at: torch.Tensor) -> torch.Tensor:
@@ -88,21 +62,3 @@ def attention_at(att: MultiHeadAttention, x: torch.Tensor, read_at: torch.Tensor
         mask = mask[:, None, None, :]  # (batch, 1, 1, num_tokens)
     context = att.attend(queries, keys, values, mask)  # (batch, heads, 1, head_dim)
     return att.out_proj(seam.merge_heads(context)[:, 0])  # (batch, d_out)
-
-
-def select_tokens(
-    model: GPTModel,
-    position: str = "last",
-    pooling: str = "token",
-    pad_token_id: int = PAD_TOKEN_ID,
-    trunk: Trunk | None = None,
-) -> nn.Module:
-    """What the loss and accuracy call: model(ids)[:, -1] is each message's logits.
-
-    The model itself for the book's last token read the book's way (bit-identical); otherwise a
-    pooling.TokenSelector over trunk (by default a plain Trunk of the model).
-    """
-    check_choice(position, pooling)
-    if trunk is None and position == "last" and pooling == "token":
-        return model
-    return TokenSelector(trunk or Trunk(model), position, pooling, pad_token_id)

@@ -1,0 +1,91 @@
+"""The classifier's probabilities: run the model, read the last position, softmax, written once here.
+
+Training's evaluation, `classify`, the app and the experiments all read a classifier through
+these functions, so that a message gets the same probabilities wherever it is asked about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+LABEL_NAMES = ("not spam", "spam")  # what the classifier prints for class 0 (ham) and class 1 (spam)
+POSITIVE_LABEL = "spam"
+
+
+def positive_class(labels: Sequence[str]) -> int:
+    """The class whose probability is P(spam): the one named spam, else the last (class 1 of two)."""
+    return list(labels).index(POSITIVE_LABEL) if POSITIVE_LABEL in labels else len(labels) - 1
+
+
+def read_logits(classifier: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """The logits the classifier reads for each message: (batch, num_tokens) -> (batch, num_classes)."""
+    # The last position, the one the loss trained: in the book's recipe it is often padding.
+    return classifier(batch)[:, -1, :]
+
+
+def read_probabilities(classifier: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Softmax of the logits the classifier reads: (batch, num_tokens) -> (batch, num_classes)."""
+    return torch.softmax(read_logits(classifier, batch), dim=-1)
+
+
+def class_probabilities(encoded: list[list[int]], classifier: nn.Module, batch_size: int = 8) -> torch.Tensor:
+    """Every class's probability for each encoded message: (messages, num_classes)."""
+    # Messages of different lengths (unpadded, --context none) cannot share a batch: one at a time.
+    step = batch_size if len({len(ids) for ids in encoded}) == 1 else 1
+    device = next(classifier.parameters()).device
+    batches = (
+        torch.tensor(encoded[start : start + step], device=device)  # (batch, num_tokens)
+        for start in range(0, len(encoded), step)
+    )
+    return torch.cat([torch.softmax(logits, dim=-1) for logits in logits_of_batches(classifier, batches)])
+
+
+def loader_probabilities(
+    classifier: nn.Module, loader: Iterable, device: torch.device | str
+) -> tuple[list[int], list[list[float]]]:
+    """The most probable class and every class's probability for each example, read as the accuracy is."""
+    predicted, probabilities = [], []
+    for logits in logits_of_batches(classifier, (input_batch.to(device) for input_batch, _ in loader)):
+        predicted += torch.argmax(logits, dim=-1).tolist()
+        probabilities += torch.softmax(logits, dim=-1).tolist()
+    return predicted, probabilities
+
+
+def logits_of_batches(classifier: nn.Module, batches: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """read_logits of each batch, in eval mode and without gradients."""
+    classifier.eval()
+    with torch.inference_mode():
+        for batch in batches:
+            yield read_logits(classifier, batch)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The label the model chose, its probability, and P(spam) (the same when the label is spam)."""
+
+    label: str
+    probability: float
+    spam_probability: float
+
+
+def predictions(
+    probabilities: torch.Tensor, labels: Sequence[str], threshold: float | None
+) -> list[Prediction]:
+    """One Prediction per row of probabilities (messages, num_classes).
+
+    threshold None picks the most probable class; a threshold (two classes only) picks the positive
+    class (spam) when its probability is at least the threshold.
+    """
+    positive = positive_class(labels)
+    if threshold is None:
+        chosen = torch.argmax(probabilities, dim=-1).tolist()
+    else:
+        chosen = [positive if p >= threshold else 1 - positive for p in probabilities[:, positive].tolist()]
+    return [
+        Prediction(labels[label], float(row[label]), float(row[positive]))
+        for label, row in zip(chosen, probabilities, strict=True)
+    ]
