@@ -57,8 +57,8 @@ def test_recipe(benchmark, sms_file, tmp_path, variant, size, device):
     metrics = benchmark.pedantic(finetune, args=(cfg,), kwargs=quiet, rounds=1, iterations=1)
     info = benchmark.extra_info
     for key in ("train_accuracy", "validation_accuracy", "test_accuracy", "training_seconds"):
-        info[key] = metrics[key]
-    info["examples_seen"] = metrics["examples_seen"]
+        info[key] = getattr(metrics, key)
+    info["examples_seen"] = metrics.examples_seen
     info["load_average_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    info["val_losses"] = metrics["val_losses"]
-    info["examples_per_s_training"] = metrics["examples_seen"] / metrics["training_seconds"]
+    info["val_losses"] = metrics.val_losses
+    info["examples_per_s_training"] = metrics.examples_seen / metrics.training_seconds

@@ -22,7 +22,7 @@ import torch
 from .data import LABEL_NAMES, SPLIT_NAMES, prepare_splits, read_heldout, read_split_info
 from .device import resolve_device
 from .errors import MissingExtraError, OptionError
-from .evaluation import accuracy, evaluate
+from .evaluation import RunMetrics, accuracy, evaluate
 from .sms_spam import download_sms_spam
 from .trust import seen_in
 
@@ -119,11 +119,11 @@ def read_splits(cfg: BaselineConfig, data_dir: Path) -> dict[str, pd.DataFrame]:
 
 def run_baseline(
     cfg: BaselineConfig, also_score: Callable[[list[str]], list[str]] | None = None
-) -> dict[str, Any]:
+) -> RunMetrics:
     """Fit (TF-IDF) or finetune (encoder) on train; return accuracies and test predictions like finetune.
 
     also_score: as finetune's, turns the test messages into more texts (e.g. reworded ones) whose
-    P(spam) comes back as "also_probabilities".
+    P(spam) comes back as also_probabilities.
     """
     check_baseline_config(cfg)
     require(cfg.model)
@@ -149,21 +149,20 @@ def run_baseline(
         heldout_probabilities=[[1 - p, p] for p in probabilities["heldout"]],
         positive_share=data["positive_share"],
     )
-    metrics = {
+    also = spam_probabilities(also_score(texts["test"])) if also_score is not None else None
+    return RunMetrics(
         **accuracies,
-        "test_predictions": predictions["test"],
-        "test_probabilities": probabilities["test"],
-        "test_labels": labels["test"],
-        "evaluation": evaluation,
-        "data": data,
-        "trainable_parameters": parameters,
-        "total_parameters": parameters,
-        "training_seconds": training_seconds,
-        "device": device,
-    }
-    if also_score is not None:
-        metrics["also_probabilities"] = spam_probabilities(also_score(texts["test"]))
-    return metrics
+        test_predictions=predictions["test"],
+        test_probabilities=probabilities["test"],
+        test_labels=labels["test"],
+        evaluation=evaluation,
+        data=data,
+        trainable_parameters=parameters,
+        total_parameters=parameters,
+        training_seconds=training_seconds,
+        device=device,
+        also_probabilities=also,
+    )
 
 
 def tfidf_classifier(model: str, seed: int = 123) -> Any:

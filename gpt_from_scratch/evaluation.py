@@ -4,8 +4,52 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from statistics import NormalDist
+from typing import Any
+
+
+@dataclass(kw_only=True)
+class RunMetrics:
+    """What one training run measured: finetune and the baselines both return it.
+
+    metrics.json holds it (to_dict); the experiment runner records its fields. The training curves,
+    labels, threshold and options are finetune's: a baseline leaves them empty.
+    """
+
+    train_accuracy: float
+    validation_accuracy: float
+    test_accuracy: float
+    train_losses: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+    train_accs: list[float] = field(default_factory=list)
+    val_accs: list[float] = field(default_factory=list)
+    examples_seen: int = 0
+    training_seconds: float
+    device: str
+    trainable_parameters: int
+    total_parameters: int
+    test_predictions: list[int]  # the most probable class, as the accuracy counts
+    test_class_probabilities: list[list[float]] = field(default_factory=list)
+    test_labels: list[int]
+    labels: list[str] = field(default_factory=list)
+    evaluation: dict  # leakage, per-class scores, the natural distribution (evaluate)
+    data: dict  # the splits (data.read_split_info)
+    threshold: dict | None = None
+    config: dict = field(default_factory=dict)
+    test_probabilities: list[float] | None = (
+        None  # P(spam) of every test message (two classes), for calibration
+    )
+    also_probabilities: list[float] | None = None  # P(spam) of the texts also_score asked about; not saved
+
+    def to_dict(self) -> dict[str, Any]:
+        """What metrics.json holds: every field but also_probabilities (and test_probabilities if none)."""
+        record = asdict(self)
+        del record["also_probabilities"]
+        if record["test_probabilities"] is None:
+            del record["test_probabilities"]
+        return record
 
 
 def seen_flags(

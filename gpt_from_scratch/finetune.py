@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -19,7 +18,7 @@ from .config import WEIGHTS_CHOICES, FinetuneConfig, check_config
 from .data import SMS_SOURCE, SpamDataset, prepare_splits, read_heldout, read_split_info
 from .device import resolve_device
 from .errors import OptionError
-from .evaluation import accuracy, evaluation_markdown
+from .evaluation import RunMetrics, accuracy, evaluation_markdown
 from .fast import SpeedPlan, plan_speed
 from .files import atomic_path
 from .lora import merge_lora, replace_linear_with_lora
@@ -109,7 +108,7 @@ def finetune(
     cfg: FinetuneConfig,
     log: Callable[[str], None] = print,
     also_score: Callable[[list[str]], list[str]] | None = None,
-) -> dict[str, Any]:
+) -> RunMetrics:
     """Run the recipe, write model, metrics.json and plots to cfg.out_dir; return the metrics.
 
     Every option, --out and the three inputs (data, weights, tokenizer) are checked before any work.
@@ -117,7 +116,7 @@ def finetune(
     has succeeded: a failed or interrupted run leaves --out as it was.
 
     also_score, given the test messages, returns more texts (e.g. reworded copies) for the trained
-    classifier to score as `classify` reads messages: their P(spam) is metrics["also_probabilities"].
+    classifier to score as `classify` reads messages: their P(spam) is metrics.also_probabilities.
     """
     check_config(cfg)
     with seam.using(cfg.impl):
@@ -126,7 +125,7 @@ def finetune(
 
 def _finetune(
     cfg: FinetuneConfig, log: Callable[[str], None], also_score: Callable[[list[str]], list[str]] | None
-) -> dict[str, Any]:
+) -> RunMetrics:
     # Under torchrun, one of several data-parallel processes (distributed.py); else the only one.
     parallel, device_name = distributed.setup(cfg.device)
     log = parallel.only_main(log)
@@ -149,7 +148,7 @@ def _run(
     device: torch.device,
     plan: SpeedPlan,
     out_dir: Path,
-) -> dict[str, Any]:
+) -> RunMetrics:
     """The recipe itself: splits, model, training, evaluation, all written to out_dir."""
     data_file = Path(cfg.data_file) if cfg.data_file else download_sms_spam()
     data_dir = out_dir / "data"
@@ -235,10 +234,9 @@ def _run(
     evaluation = evaluate_test(classifier, loaders, test_rows, heldout, info)
     for line in summary_lines(evaluation):
         log(line)
-    also = {}
+    also = None
     if also_score is not None:
-        texts = also_score(test_loader.dataset.data["Text"].tolist())
-        also["also_probabilities"] = positive_probabilities(texts, classifier, info)
+        also = positive_probabilities(also_score(test_loader.dataset.data["Text"].tolist()), classifier, info)
     trainable_parameters = count_parameters(model, trainable_only=True)
     total_parameters = count_parameters(model)
     if cfg.trainable == "lora":
@@ -248,61 +246,55 @@ def _run(
 
     if parallel.is_main:
         save_classifier(model, out_dir, info.to_config())
-    metrics = {
+    metrics = RunMetrics(
         **accuracies,
-        "train_losses": train_losses,
-        "val_losses": val_losses,
-        "train_accs": train_accs,
-        "val_accs": val_accs,
-        "examples_seen": examples_seen,
-        "training_seconds": training_seconds,
-        "device": str(device),
-        "trainable_parameters": trainable_parameters,
-        "total_parameters": total_parameters,
-        "test_predictions": test_predictions,  # the most probable class, as the accuracy counts
-        "test_class_probabilities": test_rows,
-        "test_labels": test_labels,
-        "labels": labels,
-        "evaluation": evaluation,  # leakage, per-class scores, the natural distribution (evaluation.py)
-        "data": data,
-        "threshold": info.threshold,
-        "config": asdict(cfg),
-    }
-    if len(labels) == 2:  # P(spam) of every test message, for calibration
-        metrics["test_probabilities"] = [row[info.positive] for row in test_rows]
+        train_losses=train_losses,
+        val_losses=val_losses,
+        train_accs=train_accs,
+        val_accs=val_accs,
+        examples_seen=examples_seen,
+        training_seconds=training_seconds,
+        device=str(device),
+        trainable_parameters=trainable_parameters,
+        total_parameters=total_parameters,
+        test_predictions=test_predictions,
+        test_class_probabilities=test_rows,
+        test_labels=test_labels,
+        labels=labels,
+        evaluation=evaluation,
+        data=data,
+        threshold=info.threshold,
+        config=asdict(cfg),
+        # P(spam) of every test message, for calibration
+        test_probabilities=[row[info.positive] for row in test_rows] if len(labels) == 2 else None,
+        also_probabilities=also,
+    )
     if parallel.is_main:
         with atomic_path(out_dir / "metrics.json") as tmp:
-            tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+            tmp.write_text(json.dumps(metrics.to_dict(), indent=2) + "\n")
         with atomic_path(out_dir / REPORT_FILE) as tmp:
             heading = f"# The classifier in {cfg.out_dir} on its test set\n\nData: {describe_data(data)}\n\n"
             tmp.write_text(heading + evaluation_markdown(evaluation, "Test set"))
         _write_plots(metrics, cfg.num_epochs, out_dir, log)
-    return metrics | also
+    return metrics
 
 
-def _write_plots(metrics: dict[str, Any], num_epochs: int, out_dir: Path, log: Callable[[str], None]) -> None:
+def _write_plots(metrics: RunMetrics, num_epochs: int, out_dir: Path, log: Callable[[str], None]) -> None:
     try:
         from .plots import plot_confusion_matrix, plot_precision_recall, plot_values
     except ImportError:
         log("matplotlib is not installed: no plots (pip install 'gpt-from-scratch[plots]')")
         return
-    seen = metrics["examples_seen"]
+    seen = metrics.examples_seen
+    plot_values(num_epochs, seen, metrics.train_losses, metrics.val_losses, "loss", out_dir / "loss-plot.png")
     plot_values(
-        num_epochs, seen, metrics["train_losses"], metrics["val_losses"], "loss", out_dir / "loss-plot.png"
+        num_epochs, seen, metrics.train_accs, metrics.val_accs, "accuracy", out_dir / "accuracy-plot.png"
     )
-    plot_values(
-        num_epochs,
-        seen,
-        metrics["train_accs"],
-        metrics["val_accs"],
-        "accuracy",
-        out_dir / "accuracy-plot.png",
-    )
-    evaluation = metrics["evaluation"]
+    evaluation = metrics.evaluation
     report = evaluation["class_report"]
     plot_confusion_matrix(report["confusion"], report["names"], out_dir / "confusion-matrix.png")
     if evaluation.get("precision_recall_curve"):
-        threshold = metrics["threshold"]
+        threshold = metrics.threshold
         plot_precision_recall(
             evaluation["precision_recall_curve"],
             out_dir / "precision-recall.png",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gpt_from_scratch.config import FinetuneConfig
-from gpt_from_scratch.evaluation import evaluate
+from gpt_from_scratch.evaluation import RunMetrics, evaluate
 
 TEST_TEXTS = ["WINNER claim your free prize now", "see you at lunch", "call to claim your reward"]
 TEST_LABELS = [1, 0, 1]
@@ -29,30 +29,32 @@ def fake_finetune(
     predictions: Callable[[FinetuneConfig], list[int]],
     seconds: Callable[[FinetuneConfig], float] = lambda cfg: 0.1,
     calls: list[FinetuneConfig] | None = None,
-) -> Callable[..., dict]:
+) -> Callable[..., RunMetrics]:
     """A finetune whose test predictions (and training seconds) are predictions(cfg) (seconds(cfg))."""
 
     def run(
         cfg: FinetuneConfig,
         log: Callable[[str], None] = print,
         also_score: Callable[[list[str]], list[str]] | None = None,
-    ) -> dict:
+    ) -> RunMetrics:
         if calls is not None:
             calls.append(cfg)
         predicted = predictions(cfg)
         probabilities = [0.8 if p else 0.3 for p in predicted]
-        metrics = {
-            "train_accuracy": 0.9,
-            "validation_accuracy": 0.8,
-            "test_accuracy": sum(p == y for p, y in zip(predicted, TEST_LABELS, strict=True)) / 3,
-            "test_predictions": predicted,
-            "test_probabilities": probabilities,
-            "test_labels": TEST_LABELS,
-            "trainable_parameters": 10,
-            "total_parameters": 100,
-            "training_seconds": seconds(cfg),
-            "device": "cpu",
-            "evaluation": evaluate(
+        also = [keyword_spam_probability(t) for t in also_score(TEST_TEXTS)] if also_score else None
+        return RunMetrics(
+            train_accuracy=0.9,
+            validation_accuracy=0.8,
+            test_accuracy=sum(p == y for p, y in zip(predicted, TEST_LABELS, strict=True)) / 3,
+            test_predictions=predicted,
+            test_probabilities=probabilities,
+            test_labels=TEST_LABELS,
+            trainable_parameters=10,
+            total_parameters=100,
+            training_seconds=seconds(cfg),
+            device="cpu",
+            data={},
+            evaluation=evaluate(
                 TEST_LABELS,
                 [[1 - p, p] for p in probabilities],
                 ("not spam", "spam"),
@@ -62,9 +64,7 @@ def fake_finetune(
                 heldout_probabilities=[[1 - p, p] for p in HELDOUT_HAM_SPAM_PROBABILITIES],
                 positive_share=SPAM_SHARE,
             ),
-        }
-        if also_score is not None:
-            metrics["also_probabilities"] = [keyword_spam_probability(t) for t in also_score(TEST_TEXTS)]
-        return metrics
+            also_probabilities=also,
+        )
 
     return run

@@ -408,9 +408,9 @@ def test_the_fast_recipe_ends_where_the_exact_one_does(sms_file, tmp_path, posit
         "test_predictions",
         "examples_seen",
     ):
-        assert fast_metrics[key] == exact_metrics[key], key
-    assert fast_metrics["val_losses"] == pytest.approx(exact_metrics["val_losses"], rel=1e-4)
-    steps = exact_metrics["examples_seen"] // 8
+        assert getattr(fast_metrics, key) == getattr(exact_metrics, key), key
+    assert fast_metrics.val_losses == pytest.approx(exact_metrics.val_losses, rel=1e-4)
+    steps = exact_metrics.examples_seen // 8
     assert_same_weights(fast_weights, exact_weights, lr=1e-3, steps=steps)
 
 

@@ -261,10 +261,10 @@ def test_a_finetune_with_the_options_trains_saves_and_reloads(sms_file, tokenize
         lora_alpha=4,
     )
     metrics = finetune(cfg, log=lambda _: None)
-    assert metrics["examples_seen"] == 3 * 8
-    assert len(metrics["test_predictions"]) == 300
-    assert metrics["test_accuracy"] == pytest.approx(
-        sum(p == y for p, y in zip(metrics["test_predictions"], split_labels(tmp_path), strict=True)) / 300
+    assert metrics.examples_seen == 3 * 8
+    assert len(metrics.test_predictions) == 300
+    assert metrics.test_accuracy == pytest.approx(
+        sum(p == y for p, y in zip(metrics.test_predictions, split_labels(tmp_path), strict=True)) / 300
     )
     model, config = load_classifier(tmp_path)  # merged LoRA: a plain GPT-2 classifier
     assert model.cfg.causal is False

@@ -260,7 +260,7 @@ def test_uploads_are_read_by_column_or_by_line(served, tmp_path):
 def test_a_non_utf8_or_binary_upload_is_refused_with_the_reason(tmp_path):
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes("text\ncafé crème\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"^latin1.csv is not UTF-8 text: save it as UTF-8"):
+    with pytest.raises(DataError, match=r"^latin1.csv, line 2: not UTF-8 text; save the file as UTF-8"):
         uploaded_messages(latin1, "latin1.csv")
     binary = tmp_path / "picture.txt"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))

@@ -127,12 +127,12 @@ def tiny_recipe(sms_file, out_dir, **overrides) -> FinetuneConfig:
 def test_tiny_finetune_on_real_data_learns_and_writes_its_outputs(sms_file, tokenizer, tmp_path):
     metrics = finetune(tiny_recipe(sms_file, tmp_path), log=lambda _: None)
     # The balanced training set is 517 spam of 1045 messages: always guessing gives at most 50.5%.
-    assert metrics["train_accuracy"] > 0.70
-    assert metrics["test_accuracy"] > 0.70
+    assert metrics.train_accuracy > 0.70
+    assert metrics.test_accuracy > 0.70
     for name in ("config.json", "metrics.json", "loss-plot.png", "accuracy-plot.png", "data/train.csv"):
         assert (tmp_path / name).is_file(), name
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["test_accuracy"] == metrics["test_accuracy"]
+    assert saved["test_accuracy"] == metrics.test_accuracy
     assert saved["config"]["seed"] == 123
 
 
@@ -144,6 +144,6 @@ def test_same_seed_gives_the_same_numbers(sms_file, tokenizer, tmp_path):
         for i in range(2)
     ]
     for key in ("train_losses", "val_losses", "train_accs", "val_accs", "test_accuracy"):
-        assert runs[0][key] == runs[1][key], key
+        assert getattr(runs[0], key) == getattr(runs[1], key), key
     weights = [next((tmp_path / str(i)).glob("weights-*.safetensors")).read_bytes() for i in range(2)]
     assert weights[0] == weights[1]

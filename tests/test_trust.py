@@ -37,7 +37,7 @@ def book_run(sms_file, tmp_path_factory) -> tuple[Path, dict]:
 
 def test_leakage_on_the_books_split_is_what_the_issue_measured(book_run):
     _, metrics = book_run
-    leakage = metrics["evaluation"]["leakage"]
+    leakage = metrics.evaluation["leakage"]
     assert leakage["test_messages"] == 300
     assert leakage["seen_exact"] == SEEN_VERBATIM
     assert leakage["seen_by_class"]["spam"] >= SEEN_SPAM  # normalising can only find more
@@ -50,9 +50,9 @@ def test_unseen_accuracy_is_recomputed_from_the_written_splits(book_run):
     train = set(read_csv(out / "data" / "train.csv")["Text"])
     test = read_csv(out / "data" / "test.csv")
     unseen = [i for i, text in enumerate(test["Text"]) if text not in train]
-    predictions = metrics["evaluation"]["predictions"]  # at the chosen threshold
-    right = sum(predictions[i] == metrics["test_labels"][i] for i in unseen)
-    leakage = metrics["evaluation"]["leakage"]
+    predictions = metrics.evaluation["predictions"]  # at the chosen threshold
+    right = sum(predictions[i] == metrics.test_labels[i] for i in unseen)
+    leakage = metrics.evaluation["leakage"]
     assert leakage["unseen_exact_messages"] == len(unseen)
     assert leakage["unseen_exact_accuracy"] == pytest.approx(right / len(unseen))
 
@@ -68,8 +68,8 @@ def test_the_natural_distribution_adds_the_set_aside_ham_never_seen_in_training(
         for t in read_csv(data / f"{name}.csv")["Text"]
     }
     assert not any(" ".join(t.split()).casefold() in seen for t in heldout["Text"])
-    natural = metrics["evaluation"]["natural"]
-    test_ham = sum(label == 0 for label in metrics["test_labels"])
+    natural = metrics.evaluation["natural"]
+    test_ham = sum(label == 0 for label in metrics.test_labels)
     assert natural["negatives"] == test_ham + len(heldout)
     assert natural["positives"] == 300 - test_ham
     low, high = natural["false_positives_per_1000_interval"]
@@ -96,14 +96,14 @@ def test_the_run_writes_a_report_and_its_plots(book_run):
     assert (out / "confusion-matrix.png").stat().st_size > 0
     assert (out / "precision-recall.png").stat().st_size > 0
     written = json.loads((out / "metrics.json").read_text())
-    assert written["evaluation"]["leakage"] == metrics["evaluation"]["leakage"]
+    assert written["evaluation"]["leakage"] == metrics.evaluation["leakage"]
 
 
 def test_dedupe_leaves_no_test_message_in_training(sms_file, tmp_path):
     metrics = tiny_finetune(sms_file, tmp_path / "m", reading="book", dedupe=True)
-    leakage = metrics["evaluation"]["leakage"]
+    leakage = metrics.evaluation["leakage"]
     assert leakage["seen_exact"] == leakage["seen_normalised"] == 0
-    assert metrics["data"]["dedupe"] and metrics["data"]["duplicates_removed"] > 0
+    assert metrics.data["dedupe"] and metrics.data["duplicates_removed"] > 0
     assert "--dedupe" in (tmp_path / "m" / "report.md").read_text()
 
 

@@ -53,12 +53,12 @@ def test_the_label_names_are_kept_in_the_models_config(support_model, tokenizer)
     _, out, metrics = support_model
     config = json.loads((out / "config.json").read_text())
     assert config["labels"] == sorted(CLASSES) and config["num_classes"] == 3
-    assert metrics["labels"] == sorted(CLASSES)
+    assert metrics.labels == sorted(CLASSES)
 
 
 def test_the_report_gives_per_class_scores_and_a_confusion_matrix(support_model, tokenizer):
     _, out, metrics = support_model
-    report = metrics["evaluation"]["class_report"]
+    report = metrics.evaluation["class_report"]
     test = pd.read_csv(out / "data" / "test.csv")
     assert [row["support"] for row in report["per_class"]] == [
         int((test["Label"] == k).sum()) for k in range(3)
@@ -67,7 +67,7 @@ def test_the_report_gives_per_class_scores_and_a_confusion_matrix(support_model,
     written = (out / "report.md").read_text()
     assert all(name in written for name in CLASSES) and "F1" in written
     assert (out / "confusion-matrix.png").stat().st_size > 0
-    assert metrics["evaluation"]["natural"] is None  # three classes: no spam share to reweight
+    assert metrics.evaluation["natural"] is None  # three classes: no spam share to reweight
 
 
 def test_classify_prints_the_trained_label_names(support_model, tokenizer, capsys):
@@ -106,7 +106,7 @@ def test_a_label_not_in_the_trained_set_is_one_line_at_classify_time(
 def test_tsv_and_json_lines_train_alike(tmp_path, tokenizer, suffix):
     data_file = write_support_file(tmp_path / f"support{suffix}", per_class=40)
     metrics = tiny_finetune(data_file, tmp_path / "model")
-    assert metrics["labels"] == sorted(CLASSES)
+    assert metrics.labels == sorted(CLASSES)
 
 
 def test_other_column_names_are_given_by_option(tmp_path, tokenizer):
@@ -114,7 +114,7 @@ def test_other_column_names_are_given_by_option(tmp_path, tokenizer):
     renamed = tmp_path / "b.csv"
     frame.rename(columns={"text": "body", "label": "topic"}).to_csv(renamed, index=False)
     metrics = tiny_finetune(renamed, tmp_path / "model", text_column="body", label_column="topic")
-    assert metrics["labels"] == sorted(CLASSES)
+    assert metrics.labels == sorted(CLASSES)
 
 
 def test_target_fpr_needs_two_classes(support_model, tmp_path, tokenizer):

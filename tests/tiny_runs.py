@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from gpt_from_scratch.config import FinetuneConfig
+from gpt_from_scratch.evaluation import RunMetrics
 from gpt_from_scratch.finetune import finetune
 
 
-def tiny_finetune(data_file: Path, out: Path, max_steps: int = 4, **options) -> dict:
+def tiny_finetune(data_file: Path, out: Path, max_steps: int = 4, **options) -> RunMetrics:
     """finetune on the tiny random model for max_steps batches, silently; the metrics it returns."""
     cfg = FinetuneConfig(
         model_size="tiny",

@@ -24,7 +24,7 @@ import torch
 from ..baselines import BaselineConfig, check_baseline_config, require, run_baseline
 from ..config import FinetuneConfig, check_config
 from ..errors import OptionError
-from ..evaluation import accuracy
+from ..evaluation import RunMetrics, accuracy
 from ..finetune import finetune
 from ..rewording import EDITS, REWORD_RATE, REWORD_SEED, reword_all
 from .grid import EXPERIMENTS, RunConfig, experiment_config
@@ -100,7 +100,7 @@ def run_experiments(
     return written
 
 
-def _finetune_for_the_record(cfg: FinetuneConfig, also_score: Callable[[list[str]], list[str]]) -> dict:
+def _finetune_for_the_record(cfg: FinetuneConfig, also_score: Callable[[list[str]], list[str]]) -> RunMetrics:
     # The runner keeps only the metrics: the saved classifier goes with the temporary folder.
     with tempfile.TemporaryDirectory(prefix="gpt-from-scratch-experiment-") as out_dir:
         run_cfg = dataclasses.replace(cfg, out_dir=out_dir)
@@ -115,18 +115,18 @@ def _run_one(name: str, cfg: RunConfig) -> dict[str, Any]:
     start = time.perf_counter()
     metrics = train(cfg, also_score=reword_all)
     wall_seconds = time.perf_counter() - start
-    peak, peak_kind = _peak_memory_bytes(metrics["device"])
-    test_labels, reworded_probabilities = metrics["test_labels"], metrics["also_probabilities"]
-    evaluation = metrics["evaluation"]
+    peak, peak_kind = _peak_memory_bytes(metrics.device)
+    test_labels, reworded_probabilities = metrics.test_labels, metrics.also_probabilities
+    evaluation = metrics.evaluation
     reworded_predictions = [int(p > 0.5) for p in reworded_probabilities]
     return {
         "name": name,
         "seed": cfg.seed,
-        "train_accuracy": metrics["train_accuracy"],
-        "validation_accuracy": metrics["validation_accuracy"],
-        "test_accuracy": metrics["test_accuracy"],
-        "test_predictions": metrics["test_predictions"],
-        "test_probabilities": metrics["test_probabilities"],
+        "train_accuracy": metrics.train_accuracy,
+        "validation_accuracy": metrics.validation_accuracy,
+        "test_accuracy": metrics.test_accuracy,
+        "test_predictions": metrics.test_predictions,
+        "test_probabilities": metrics.test_probabilities,
         "test_labels": test_labels,
         # The same test messages with spammers' edits (rewording.py), the same for every run.
         "reworded_test_accuracy": accuracy(reworded_predictions, test_labels),
@@ -136,11 +136,11 @@ def _run_one(name: str, cfg: RunConfig) -> dict[str, Any]:
         # The test messages not in training, and the ham balancing set aside (evaluation.py).
         "leakage": evaluation["leakage"],
         "natural": evaluation["natural"],
-        "trainable_parameters": metrics["trainable_parameters"],
-        "total_parameters": metrics["total_parameters"],
-        "training_seconds": metrics["training_seconds"],
+        "trainable_parameters": metrics.trainable_parameters,
+        "total_parameters": metrics.total_parameters,
+        "training_seconds": metrics.training_seconds,
         "wall_seconds": wall_seconds,
-        "device": metrics["device"],
+        "device": metrics.device,
         "peak_memory_bytes": peak,
         "peak_memory_kind": peak_kind,
         "torch": torch.__version__,
