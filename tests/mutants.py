@@ -7,6 +7,7 @@ exercise test can recognise the mistake in a learner's output and show the mutan
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -935,3 +936,41 @@ def loader_empty_is_zero(data_loader, model, device, num_batches=None):
 )
 def loader_returns_a_tensor(data_loader, model, device, num_batches=None):
     return torch.tensor(_loader_accuracy(data_loader, model, device, num_batches))
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "leave .grad alone: model.zero_grad() belongs to the training loop, which may add up several batches",
+    says="cleared the .grad",
+)
+def loss_zeroes_the_gradients(input_batch, target_batch, model, device):
+    model.zero_grad()
+    return _reference_loss(input_batch, target_batch, model, device)
+
+
+@functools.lru_cache
+def _cached_mask(num_tokens, device):
+    return torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=device), diagonal=1)
+
+
+@mutant(
+    "causal_mask",
+    "causal_mask",
+    "return a new mask on every call: a cached one is shared with every earlier caller",
+    says="return a new tensor on each call",
+)
+def mask_cached_per_size(num_tokens, device=None):
+    return _cached_mask(num_tokens, device)
+
+
+@mutant(
+    "classification_head",
+    "replace_head",
+    "seeding is the caller's choice: torch.manual_seed here resets every later random draw",
+    says="do not call torch.manual_seed inside",
+)
+def head_seeds_the_random_state(model, num_classes):
+    torch.manual_seed(123)
+    model.out_head = nn.Linear(model.out_head.in_features, num_classes)
+    return model

@@ -8,6 +8,7 @@ the learner's exercises/ (gpt_from_scratch/grading/stubs.py).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -287,3 +288,57 @@ def test_a_call_that_writes_into_its_argument_names_it():
         checked("causal_mask", "apply_mask", lambda scores, mask: scores.masked_fill_(mask, 1.0))(
             scores, torch.tensor([True, False, True])
         )
+
+
+@pytest.mark.slow
+def test_the_exercise_tests_grade_from_an_installed_wheel(tmp_path):
+    # A course may install the package instead of cloning it: the golden files travel in the wheel.
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    build = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(wheels),
+    ]
+    subprocess.run([*build, str(ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next(wheels.glob("gpt_from_scratch-*.whl"))
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    assert sorted(p.name for p in (site / "exercises" / "tests" / "golden").iterdir()) == sorted(
+        p.name for p in (ROOT / "exercises" / "tests" / "golden").glob("*.safetensors")
+    )
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "exercises.tests", "--rootdir", str(site), "-q"]
+        + ["-p", "gpt_from_scratch.grading.plugin", "-p", "no:cacheprovider", "--impl", "solutions"]
+        + [f"--results-json={out}"],
+        cwd=outside,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert (
+        f"{site}/exercises/tests/golden"
+        in subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from gpt_from_scratch.grading.checks import GOLDEN_DIR; print(GOLDEN_DIR)",
+            ],
+            cwd=outside,
+            env={**os.environ, "PYTHONPATH": str(site)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert json.loads(out.read_text())["score"] == pytest.approx(TOTAL_POINTS)

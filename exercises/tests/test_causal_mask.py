@@ -233,3 +233,16 @@ def test_causal_mask_for_sequences_up_to_and_past_gpt2s_context(num_tokens):
         f"{MASK}({num_tokens}): {len(wrong)} entries are wrong, the first at (query, key) = "
         f"{tuple(wrong[0].tolist())}"
     )
+
+
+def test_each_call_returns_a_mask_of_its_own():
+    # The mask is the caller's: changing it must not change what later calls return (a cached mask would).
+    first = impl("causal_mask").causal_mask(4)
+    check_shape(first, (4, 4), what=f"{MASK}(4)", hint="one row per query, one column per key")
+    first.fill_(True)
+    second = impl("causal_mask").causal_mask(4)
+    expected = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)
+    assert torch.equal(second, expected), (
+        f"{MASK}(4): after the caller changed the mask it got, the next call returned a changed mask: "
+        "return a new tensor on each call (no cache, no functools.lru_cache)"
+    )

@@ -203,3 +203,17 @@ def test_the_model_keeps_its_mode(function):
             n for n, m in model.named_modules() if m.training != training and not n.startswith("out_head")
         ]
         assert others == [], f"{where('classification_head', function)} changed the mode of {others}"
+
+
+def test_the_new_head_is_drawn_from_torchs_random_state():
+    # Seeding is the caller's choice: a torch.manual_seed inside would give every run the same head and
+    # reset every later random draw of the program (the data shuffling, dropout).
+    heads = []
+    for seed in (1, 2):
+        model = tiny_model()
+        torch.manual_seed(seed)
+        heads.append(impl("classification_head").replace_head(model, 2).out_head.weight.detach().clone())
+    assert not torch.equal(*heads), (
+        f"{REPLACE} gave the same head weights under two different seeds: create it with nn.Linear's own "
+        "random initialisation, and do not call torch.manual_seed inside"
+    )

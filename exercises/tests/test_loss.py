@@ -170,11 +170,17 @@ def test_loss_leaves_the_model_as_it_found_it(training):
     # The loss runs in training (train mode) and in evaluation (eval mode): the caller chooses, and the
     # contract check fails the call if the mode, the weights or their .grad changed.
     g = golden("loss")
-    model = TokenLookup(g["batch.table"]).train(training)
-    impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
-    assert model.training == training and model.table.grad is None, (
-        f"{LOSS} changed the model: leave its mode and gradients to the caller"
-    )
+    for earlier_gradient in (None, torch.ones_like(g["batch.table"])):  # a caller adding up gradients
+        model = TokenLookup(g["batch.table"]).train(training)
+        model.table.grad = earlier_gradient
+        impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+        assert model.training == training, f"{LOSS} changed the model's mode: leave it to the caller"
+        kept = (
+            model.table.grad is None
+            if earlier_gradient is None
+            else torch.equal(model.table.grad, earlier_gradient)
+        )
+        assert kept, f"{LOSS} changed the model's .grad: leave gradients to the training loop"
 
 
 @pytest.mark.parametrize("device", ["meta", torch.device("meta")], ids=["string", "torch.device"])

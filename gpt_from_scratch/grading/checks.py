@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +19,17 @@ from torch import nn
 from .. import seam
 from .contract import CheckedModule
 
+
+def _golden_dir() -> Path:
+    """exercises/tests/golden of the exercises package Python imports: a checkout's or an installed one's."""
+    spec = importlib.util.find_spec("exercises")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))) / "tests" / "golden"
+    return Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"  # a bare checkout
+
+
 # The golden files stay beside the tests they serve; tests/make_golden.py writes them from solutions/.
-GOLDEN_DIR = Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"
+GOLDEN_DIR = _golden_dir()
 
 
 def impl(concept: str) -> CheckedModule:
