@@ -1,5 +1,7 @@
 """Load OpenAI's GPT-2 weights (Hugging Face safetensors files) into our GPTModel.
 
+download.py fetches the files from the hub; this module reads them.
+
 The released checkpoint uses Hugging Face's names (wte, h.0.attn.c_attn, ...) and stores its linear
 layers as Conv1D, with weights laid out (in, out). Loading means renaming every tensor to our
 parameter names, transposing the Conv1D weights to nn.Linear's (out, in), and splitting the fused
@@ -11,31 +13,18 @@ GPT-2-architecture checkpoint loads, e.g. distilgpt2's 6 layers.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import torch
-from huggingface_hub import constants, hf_hub_download
-from huggingface_hub.errors import LocalEntryNotFoundError
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .errors import DownloadError, WeightsError
-from .files import sha256_of
+from .download import HF_REPOS, WEIGHTS_FILE, check_size, download_gpt2
+from .errors import WeightsError
 from .model import MODEL_CONFIGS, GPTConfig, GPTModel, model_config
 
-HF_REPOS: dict[str, str] = {
-    "gpt2-small": "openai-community/gpt2",
-    "gpt2-medium": "openai-community/gpt2-medium",
-    "gpt2-large": "openai-community/gpt2-large",
-    "gpt2-xl": "openai-community/gpt2-xl",
-}
-WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 DEFAULT_MODEL_SIZE = "gpt2-small"
 
@@ -45,81 +34,6 @@ _BLOCK_TENSORS = [
     for part in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj")
     for kind in ("weight", "bias")
 ]
-
-
-def _check_size(model_size: str, choices: dict) -> None:
-    if model_size not in choices:
-        raise WeightsError(f"unknown model size {model_size!r}: choose one of {', '.join(choices)}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Downloading
-# ---------------------------------------------------------------------------------------------
-
-
-def download_gpt2(model_size: str, cache_dir: str | Path | None = None) -> Path:
-    """Return the local path of GPT-2's model.safetensors, downloading it into the HF cache if needed."""
-    _check_size(model_size, HF_REPOS)
-    repo_id = HF_REPOS[model_size]
-    what = f"the {model_size} weights ({WEIGHTS_FILE} from {repo_id})"
-    try:
-        path = Path(hf_hub_download(repo_id, WEIGHTS_FILE, cache_dir=cache_dir, local_files_only=True))
-    except LocalEntryNotFoundError:
-        path = _fetch(repo_id, cache_dir, what, force=False)
-    if not _sha256_ok(path):
-        # A damaged file: remove it from the cache and fetch it once more.
-        blob = path.resolve()
-        blob.unlink(missing_ok=True)
-        path.unlink(missing_ok=True)
-        path = _fetch(
-            repo_id, cache_dir, f"{what} again (the cached copy failed its sha256 check)", force=True
-        )
-        if not _sha256_ok(path):
-            raise DownloadError(
-                f"{what} failed its sha256 check twice ({path.resolve()}). " + _local_hint(repo_id)
-            )
-    return path
-
-
-def _fetch(repo_id: str, cache_dir: str | Path | None, what: str, force: bool) -> Path:
-    # Without internet hf_hub_download retries for ~25 s before failing; find out at once instead.
-    if _offline():
-        raise DownloadError(f"cannot download {what}: HF_HUB_OFFLINE is set. " + _local_hint(repo_id))
-    endpoint = urlsplit(constants.ENDPOINT)
-    host, port = endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    # Behind a proxy the hub is reached through it, so a direct connection proves nothing.
-    if not urllib.request.getproxies().get(endpoint.scheme):
-        try:
-            socket.create_connection((host, port), timeout=5).close()
-        except OSError as err:
-            raise DownloadError(
-                f"cannot download {what}: {host} is unreachable ({err}). " + _local_hint(repo_id)
-            ) from err
-    try:
-        return Path(hf_hub_download(repo_id, WEIGHTS_FILE, cache_dir=cache_dir, force_download=force))
-    except Exception as err:  # the hub raises HTTP, network and OS errors alike
-        raise DownloadError(f"downloading {what} failed: {err}. " + _local_hint(repo_id)) from err
-
-
-def _offline() -> bool:
-    # Read at call time: huggingface_hub reads HF_HUB_OFFLINE only once, when it is imported.
-    value = os.environ.get("HF_HUB_OFFLINE", "").upper()
-    return constants.HF_HUB_OFFLINE or value in {"1", "ON", "YES", "TRUE"}
-
-
-def _local_hint(repo_id: str) -> str:
-    return (
-        f"To use a local copy, pass --weights-dir DIR, a folder holding {WEIGHTS_FILE} from "
-        f"https://huggingface.co/{repo_id} (e.g. downloaded on a machine with internet)."
-    )
-
-
-def _sha256_ok(path: Path) -> bool:
-    """Check a cached file against its blob name, which the HF cache sets to the file's sha256."""
-    blob = path.resolve()
-    if not re.fullmatch(r"[0-9a-f]{64}", blob.name):
-        return True  # not a content-addressed blob (e.g. a copy instead of a symlink): nothing to compare
-    return sha256_of(blob) == blob.name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,7 +363,7 @@ def load_pretrained_gpt(
     gpt2-small); a model_size that disagrees with the config.json is refused.
     """
     if model_size is not None:
-        _check_size(model_size, MODEL_CONFIGS)
+        check_size(model_size, MODEL_CONFIGS)
     if weights_dir is None:
         model_size = model_size or DEFAULT_MODEL_SIZE
         cfg, config = model_config(model_size), None

@@ -21,15 +21,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from gpt_from_scratch import weights
+from gpt_from_scratch import download
+from gpt_from_scratch.download import HF_REPOS, WEIGHTS_FILE, download_gpt2
 from gpt_from_scratch.errors import DownloadError, WeightsError
 from gpt_from_scratch.model import GPTConfig, GPTModel, model_config
 from gpt_from_scratch.weights import (
     CONFIG_FILE,
-    HF_REPOS,
-    WEIGHTS_FILE,
     config_from_hf,
-    download_gpt2,
     infer_config,
     load_gpt2_state_dict,
     load_pretrained_gpt,
@@ -437,12 +435,12 @@ def no_network(monkeypatch):
         return refuse(address)
 
     # huggingface_hub itself may connect too (version 2.x fetches an agent registry once per process),
-    # so count only the probe that weights.py makes through its own `socket` name.
+    # so count only the probe that download.py makes through its own `socket` name.
     monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(weights, "socket", SimpleNamespace(create_connection=refuse_probe))
-    monkeypatch.setattr(weights.urllib.request, "getproxies", dict)
+    monkeypatch.setattr(download, "socket", SimpleNamespace(create_connection=refuse_probe))
+    monkeypatch.setattr(download.urllib.request, "getproxies", dict)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(weights.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(download.constants, "HF_HUB_OFFLINE", False)
     return probes
 
 
@@ -497,19 +495,19 @@ def test_a_cached_file_needs_no_network(no_network, tmp_path):
 def fake_hub(no_network, monkeypatch):
     """Replace the network download with one that writes given bytes into the cache; records calls."""
     calls = []
-    real = weights.hf_hub_download
+    real = download.hf_hub_download
     served = {"content": b"good weights", "blob_name": None}
 
-    def download(repo_id, filename, *, cache_dir=None, local_files_only=False, force_download=False):
+    def fake_download(repo_id, filename, *, cache_dir=None, local_files_only=False, force_download=False):
         if local_files_only:
             return real(repo_id, filename, cache_dir=cache_dir, local_files_only=True)
         calls.append({"repo_id": repo_id, "force_download": force_download})
         return str(_fake_cache(Path(cache_dir), repo_id, served["content"], served["blob_name"]))
 
-    monkeypatch.setattr(weights, "hf_hub_download", download)
+    monkeypatch.setattr(download, "hf_hub_download", fake_download)
     # The probe succeeds; any other connection still fails.
     reachable = SimpleNamespace(create_connection=lambda *args, **kwargs: SimpleNamespace(close=lambda: None))
-    monkeypatch.setattr(weights, "socket", reachable)
+    monkeypatch.setattr(download, "socket", reachable)
     return calls, served
 
 
