@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -21,12 +22,9 @@ import torch
 from gpt_from_scratch import seam
 from gpt_from_scratch.model import GPTConfig, GPTModel, model_config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT / "tests" / "data"))
-SMS_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
-TIKTOKEN_CACHE = SHARED_DATA / "tiktoken_cache"
-if TIKTOKEN_CACHE.is_dir():
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
+# The offline data's locations are the tests' (tests/offline_data.py), not a copy of them.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from offline_data import SMS_FILE, require  # noqa: E402
 
 BATCH_SIZE, NUM_TOKENS = 8, 120  # the book's batch; its longest training message is 120 tokens
 ROUNDS = int(os.environ.get("GPT_FROM_SCRATCH_BENCH_ROUNDS", "3"))
@@ -72,9 +70,8 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture(scope="session")
 def sms_file() -> Path:
-    if not SMS_FILE.is_file():
-        pytest.fail(f"offline data missing: {SMS_FILE} (see the README's Tests section)", pytrace=False)
-    return SMS_FILE
+    """The real SMS Spam Collection file (5,574 lines)."""
+    return require(SMS_FILE)
 
 
 def block_forward_flops(cfg: GPTConfig, num_tokens: int) -> int:

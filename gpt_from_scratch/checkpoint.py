@@ -18,8 +18,8 @@ from safetensors import SafetensorError
 
 from . import seam
 from .errors import ModelDirError
-from .files import atomic_path, sha256_of
 from .model import GPTConfig, GPTModel
+from .safe_files import atomic_path, sha256_of
 
 FORMAT = "gpt-from-scratch-classifier"
 FORMAT_VERSION = 1

@@ -136,7 +136,7 @@ def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_classify(args: argparse.Namespace) -> None:
-    from .classify import run_classify
+    from .serving.classify import run_classify
 
     run_classify(args)
 
@@ -154,7 +154,7 @@ def _add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_prepare(args: argparse.Namespace) -> None:
     from .data import prepare_splits
-    from .sms_spam import download_sms_spam
+    from .data.sms_spam import download_sms_spam
 
     config = FinetuneConfig(**{name: getattr(args, name) for name in DATA_OPTIONS})
     check_config(config)
@@ -248,7 +248,7 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> None:
-    from .serve import serve
+    from .serving.serve import serve
 
     serve(args.model_dir, args.host, args.port, args.device)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
+from .data.sms_spam import READINGS
 from .device import DEVICE_CHOICES
 from .errors import OptionError
 from .lora import SCALINGS
 from .model import MODEL_CONFIGS
 from .predict.readout import POOLINGS, POSITIONS, position_ignored
 from .seam import IMPLEMENTATIONS
-from .sms_spam import READINGS
 
 WEIGHTS_CHOICES = ("pretrained", "random")
 TRAINABLE_CHOICES = ("last_layer", "last_block", "last_two_blocks", "all", "lora")

@@ -18,7 +18,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from tqdm import tqdm
 
 from .errors import DownloadError, WeightsError
-from .files import CHUNK_SIZE, atomic_path, sha256_of
+from .safe_files import CHUNK_SIZE, atomic_path, sha256_of
 
 HF_REPOS: dict[str, str] = {
     "gpt2-small": "openai-community/gpt2",
@@ -27,6 +27,7 @@ HF_REPOS: dict[str, str] = {
     "gpt2-xl": "openai-community/gpt2-xl",
 }
 WEIGHTS_FILE = "model.safetensors"
+DEFAULT_MODEL_SIZE = "gpt2-small"  # the weights a run starts from when --model-size names none
 
 
 def default_cache_dir() -> Path:

@@ -16,25 +16,25 @@ from . import distributed, seam
 from .checkpoint import save_classifier
 from .config import WEIGHTS_CHOICES, FinetuneConfig, check_config
 from .data import SMS_SOURCE, SpamDataset, prepare_splits, read_heldout, read_split_info
+from .data.sms_spam import LABELS, download_sms_spam
 from .device import resolve_device
 from .errors import OptionError
 from .evaluation import RunMetrics, accuracy, evaluation_markdown
-from .fast import SpeedPlan, plan_speed
-from .files import atomic_path
-from .lora import merge_lora, replace_linear_with_lora
-from .model import GPTModel, count_parameters, model_config
-from .output import staged_output
-from .predict import ClassifierInfo, loader_probabilities, positive_probabilities
-from .sms_spam import LABELS, download_sms_spam
-from .tokenizer import PAD_TOKEN_ID, get_tokenizer
-from .train import train_classifier_simple
-from .trust import (
+from .evaluation.measure import (
     choose_threshold,
     describe_data,
     describe_threshold,
     evaluate_test,
     summary_lines,
 )
+from .fast import SpeedPlan, plan_speed
+from .lora import merge_lora, replace_linear_with_lora
+from .model import GPTModel, count_parameters, model_config
+from .predict import ClassifierInfo, loader_probabilities, positive_probabilities
+from .run.staged_output import staged_output
+from .safe_files import atomic_path
+from .tokenizer import PAD_TOKEN_ID, get_tokenizer
+from .train import train_classifier_simple
 from .weights import DEFAULT_MODEL_SIZE, load_pretrained_gpt
 
 REPORT_FILE = "report.md"  # the test set's evaluation, for a reader: leakage, per class, natural share
@@ -281,7 +281,7 @@ def _run(
 
 def _write_plots(metrics: RunMetrics, num_epochs: int, out_dir: Path, log: Callable[[str], None]) -> None:
     try:
-        from .plots import plot_confusion_matrix, plot_precision_recall, plot_values
+        from .evaluation.plots import plot_confusion_matrix, plot_precision_recall, plot_values
     except ImportError:
         log("matplotlib is not installed: no plots (pip install 'gpt-from-scratch[plots]')")
         return

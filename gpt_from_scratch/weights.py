@@ -21,12 +21,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .download import HF_REPOS, WEIGHTS_FILE, check_size, download_gpt2
+from .download import DEFAULT_MODEL_SIZE, HF_REPOS, WEIGHTS_FILE, check_size, download_gpt2
 from .errors import WeightsError
 from .model import MODEL_CONFIGS, GPTConfig, GPTModel, model_config
 
 CONFIG_FILE = "config.json"
-DEFAULT_MODEL_SIZE = "gpt2-small"
 
 # The tensors of one transformer block, as the checkpoint names them after "h.{i}.".
 _BLOCK_TENSORS = [

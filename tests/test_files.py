@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from gpt_from_scratch.files import atomic_path
+from gpt_from_scratch.safe_files import atomic_path
 
 
 def test_file_appears_only_when_the_block_succeeds(tmp_path):

@@ -81,6 +81,7 @@ def test_results_json_for_the_stubs_scores_zero(stub_run):
     assert all("not implemented yet" in t["output"] for t in results["tests"])
 
 
+@pytest.mark.slow
 def test_results_json_for_the_solutions_scores_full_marks(tmp_path):
     out = tmp_path / "results.json"
     result = run_exercises("--impl", "solutions", f"--results-json={out}")
@@ -92,6 +93,7 @@ def test_results_json_for_the_solutions_scores_full_marks(tmp_path):
     assert "All public tests passed" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_test_file_that_cannot_be_imported_still_appears_with_zero(tmp_path):
     # A checkout as the grader sees it: exercises/, and the root files that load the grading plugin.
     copy = write_checkout(tmp_path)
@@ -106,6 +108,7 @@ def test_a_test_file_that_cannot_be_imported_still_appears_with_zero(tmp_path):
     assert results["score"] == pytest.approx(TOTAL_POINTS - EXERCISES["loss"][1])
 
 
+@pytest.mark.slow
 def test_one_exercise_can_be_selected_by_marker():
     result = run_exercises("--impl", "solutions", "-m", "causal_mask", "-q")
     assert result.returncode == 0
@@ -113,6 +116,7 @@ def test_one_exercise_can_be_selected_by_marker():
     assert "1. scaled dot-product" not in result.stdout
 
 
+@pytest.mark.slow
 def test_a_failed_property_test_shows_its_message_first_then_the_example(tmp_path):
     # A learner's attention that takes the softmax over the queries: a property test catches it.
     exercises = write_checkout(tmp_path, solved={"attention"})
@@ -153,6 +157,7 @@ def test_the_precheck_finds_the_exercises_finetune_would_run():
     assert precheck.exercises_folder() == ROOT / "exercises"
 
 
+@pytest.mark.slow
 def test_the_precheck_names_the_exercises_not_passing_yet(tmp_path):
     # The learner has written the loss only: the other four are still stubs.
     exercises = write_checkout(tmp_path, solved={"loss"})
@@ -185,6 +190,7 @@ def test_check_exercises_raises_the_message_finetune_prints(monkeypatch):
     precheck.check_exercises()
 
 
+@pytest.mark.slow
 def test_the_precheck_passes_a_finished_copy_without_a_tests_folder(tmp_path):
     # A learner's exercises/ elsewhere on the path, all written (a copy of the solutions), no tests/.
     learner = tmp_path / "learner" / "exercises"
@@ -193,6 +199,7 @@ def test_the_precheck_passes_a_finished_copy_without_a_tests_folder(tmp_path):
     assert not (learner / "tests").exists()
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_x_counts_the_tests_it_never_ran(tmp_path):
     copy = write_checkout(tmp_path)
     selected = sum(
@@ -213,6 +220,7 @@ def test_a_run_stopped_by_x_counts_the_tests_it_never_ran(tmp_path):
     assert sum("not run" in t["output"] for t in results["tests"]) == total - 1
 
 
+@pytest.mark.slow
 def test_an_error_inside_the_learners_function_is_explained(tmp_path):
     copy = write_checkout(tmp_path)
     (copy / "loss.py").write_text(
@@ -230,6 +238,7 @@ def test_an_error_inside_the_learners_function_is_explained(tmp_path):
     assert "it should return: a scalar tensor (shape ())" in out
 
 
+@pytest.mark.slow
 def test_the_arguments_are_reported_as_they_were_passed(tmp_path):
     # The learner's function reassigns target_batch before the error: the report shows what it was given.
     copy = write_checkout(tmp_path)
@@ -246,6 +255,7 @@ def test_the_arguments_are_reported_as_they_were_passed(tmp_path):
     assert "target_batch=tensor of shape ()" not in result.stdout
 
 
+@pytest.mark.slow
 def test_an_error_pytorch_raises_later_names_the_learners_function(tmp_path):
     # A loss cut off from the graph fails only when the test calls backward(), outside the learner's code.
     copy = write_checkout(tmp_path)

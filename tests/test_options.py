@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from tiny_runs import tiny_config
 from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import cli, seam
@@ -241,17 +242,13 @@ def test_the_cli_refuses_ignore_index_with_the_reason(capsys, sms_file):
 # --- end to end -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_finetune_with_the_options_trains_saves_and_reloads(sms_file, tokenizer, tmp_path):
-    cfg = FinetuneConfig(
-        model_size="tiny",
-        weights="random",
-        data_file=str(sms_file),
-        out_dir=str(tmp_path),
-        lr=1e-3,
-        num_epochs=1,
+    cfg = tiny_config(
+        sms_file,
+        tmp_path,
         eval_freq=50,
         eval_iter=1,
-        device="cpu",
         max_length=24,
         max_steps=3,
         position="flexible",

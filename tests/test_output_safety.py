@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import constants as hub_constants
+from tiny_runs import tiny_config
 
 import gpt_from_scratch.finetune as finetune_module
 from gpt_from_scratch.cli import main
 from gpt_from_scratch.config import FinetuneConfig
 from gpt_from_scratch.errors import DownloadError, OptionError
-from gpt_from_scratch.files import LockHeld, exclusive_lock, lock_path, recover_leftovers, replace_folder
 from gpt_from_scratch.finetune import finetune
-from gpt_from_scratch.preflight import check_inputs
+from gpt_from_scratch.run.preflight import check_inputs
+from gpt_from_scratch.safe_files import LockHeld, exclusive_lock, lock_path, recover_leftovers, replace_folder
 
 
 class Stop(Exception):
@@ -25,19 +26,8 @@ class Stop(Exception):
 
 def quick(data: Path, out: Path | str, **overrides) -> FinetuneConfig:
     """A tiny run of a few seconds."""
-    values = dict(
-        model_size="tiny",
-        weights="random",
-        data_file=str(data),
-        out_dir=str(out),
-        max_steps=2,
-        num_epochs=1,
-        eval_freq=1,
-        eval_iter=1,
-        device="cpu",
-        max_length=24,
-    )
-    return FinetuneConfig(**(values | overrides))
+    values = dict(max_steps=2, eval_freq=1, eval_iter=1, max_length=24, lr=FinetuneConfig.lr)
+    return tiny_config(data, out, **(values | overrides))
 
 
 def cli_args(cfg: FinetuneConfig) -> list[str]:
@@ -83,6 +73,7 @@ def test_the_earlier_run_wrote_a_classifier_its_splits_and_metrics(earlier_run):
     assert sorted(p.name for p in earlier_run.parent.iterdir()) == [earlier_run.name]  # no staging, no lock
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "error", "message"),
     [
@@ -101,6 +92,7 @@ def test_a_refused_run_touches_nothing(old, short_file, tmp_path, overrides, err
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no new folder, no staging folder, no lock
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interruption", [Stop, KeyboardInterrupt])
 def test_a_run_that_fails_mid_training_leaves_the_old_output_byte_for_byte(
     old, short_file, tmp_path, monkeypatch, interruption
@@ -121,6 +113,7 @@ def test_a_run_that_fails_mid_training_leaves_the_old_output_byte_for_byte(
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+@pytest.mark.slow
 def test_a_failed_first_run_leaves_no_output_folder(short_file, tokenizer, tmp_path, monkeypatch):
     monkeypatch.setattr(finetune_module, "train_classifier_simple", _raise(Stop))
     with pytest.raises(Stop):
@@ -159,6 +152,7 @@ def _weights(files: dict[str, bytes]) -> set[str]:
     return {name for name in files if name.startswith("weights-")}
 
 
+@pytest.mark.slow
 def test_an_existing_folder_with_other_files_is_refused_even_with_overwrite(short_file, tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
@@ -271,6 +265,7 @@ def test_leftovers_of_a_run_killed_before_or_after_publishing_are_removed(tmp_pa
     assert (tmp_path / "out" / "config.json").read_text() == "current"
 
 
+@pytest.mark.slow
 def test_a_run_after_a_killed_one_cleans_up_and_succeeds(old, short_file, tmp_path):
     (tmp_path / ".out.staging-killed").mkdir()  # what `kill -9` in mid-training leaves
     notes = []

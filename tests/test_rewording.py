@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gpt_from_scratch.data import prepare_splits
-from gpt_from_scratch.rewording import EDITS, LOOKALIKES, REWORD_RATE, reword, reword_all
+from gpt_from_scratch.experiments.rewording import EDITS, LOOKALIKES, REWORD_RATE, reword, reword_all
 
 words = st.text(alphabet=st.characters(categories=["L", "N", "P"]), min_size=1, max_size=12)
 

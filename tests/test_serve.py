@@ -25,9 +25,14 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from serving import HAM, SPAM, free_port
 
-from gpt_from_scratch.app import inference
-from gpt_from_scratch.app.card import card_markdown, curves
-from gpt_from_scratch.app.inference import (
+from gpt_from_scratch.checkpoint import load_classifier
+from gpt_from_scratch.cli import main
+from gpt_from_scratch.errors import DataError
+from gpt_from_scratch.predict import encode_for_classifier
+from gpt_from_scratch.predict.readout import select_tokens
+from gpt_from_scratch.serving import inference
+from gpt_from_scratch.serving.card import card_markdown, curves
+from gpt_from_scratch.serving.inference import (
     ServedClassifier,
     gradient_changes,
     occlusion_changes,
@@ -35,12 +40,7 @@ from gpt_from_scratch.app.inference import (
     results_csv,
     uploaded_messages,
 )
-from gpt_from_scratch.app.page import explanation_html, note_markdown, verdict_markdown
-from gpt_from_scratch.checkpoint import load_classifier
-from gpt_from_scratch.cli import main
-from gpt_from_scratch.errors import DataError
-from gpt_from_scratch.predict import encode_for_classifier
-from gpt_from_scratch.predict.readout import select_tokens
+from gpt_from_scratch.serving.page import explanation_html, note_markdown, verdict_markdown
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio")]
 
@@ -431,7 +431,7 @@ def test_an_upload_through_the_server_gives_the_table_and_a_csv_download(client,
 
 
 def test_the_app_connects_to_nothing_outside_this_machine(served):
-    from gpt_from_scratch.serve import start
+    from gpt_from_scratch.serving.serve import start
 
     hosts = []
 

@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from serving import HAM, SPAM
 
-from gpt_from_scratch.app.inference import uploaded_messages
+from gpt_from_scratch.serving.inference import uploaded_messages
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio")]
 

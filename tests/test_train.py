@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from tiny_runs import tiny_config
 from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import seam
@@ -109,18 +110,7 @@ def test_evaluate_model_leaves_the_model_in_training_mode():
 
 
 def tiny_recipe(sms_file, out_dir, **overrides) -> FinetuneConfig:
-    values = dict(
-        model_size="tiny",
-        weights="random",
-        data_file=str(sms_file),
-        out_dir=str(out_dir),
-        lr=1e-3,  # a random tiny model needs a bolder step than the book's 5e-5
-        num_epochs=1,
-        eval_freq=50,
-        eval_iter=2,
-        device="cpu",
-    )
-    return FinetuneConfig(**(values | overrides))
+    return tiny_config(sms_file, out_dir, **({"eval_freq": 50, "eval_iter": 2} | overrides))
 
 
 @pytest.mark.slow

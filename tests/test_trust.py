@@ -99,6 +99,7 @@ def test_the_run_writes_a_report_and_its_plots(book_run):
     assert written["evaluation"]["leakage"] == metrics.evaluation["leakage"]
 
 
+@pytest.mark.slow
 def test_dedupe_leaves_no_test_message_in_training(sms_file, tmp_path):
     metrics = tiny_finetune(sms_file, tmp_path / "m", reading="book", dedupe=True)
     leakage = metrics.evaluation["leakage"]

@@ -535,6 +535,7 @@ def test_a_download_that_stays_damaged_raises(fake_hub, tmp_path):
     assert [c["force_download"] for c in calls] == [False, True]
 
 
+@pytest.mark.slow
 def test_cli_finetunes_from_a_weights_dir_in_the_hubs_layout(checkpoints, sms_file, tokenizer, tmp_path):
     # The path a user without internet takes: --weights-dir instead of the download.
     command = [sys.executable, "-m", "gpt_from_scratch", "finetune", "--model-size", "tiny", "--epochs", "1"]

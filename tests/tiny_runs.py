@@ -9,17 +9,20 @@ from gpt_from_scratch.evaluation import RunMetrics
 from gpt_from_scratch.finetune import finetune
 
 
-def tiny_finetune(data_file: Path, out: Path, max_steps: int = 4, **options) -> RunMetrics:
-    """finetune on the tiny random model for max_steps batches, silently; the metrics it returns."""
-    cfg = FinetuneConfig(
+def tiny_config(data: Path, out: Path, **overrides) -> FinetuneConfig:
+    """The options of a tiny run: the tiny random model, one epoch on the CPU; overrides on top."""
+    values = dict(
         model_size="tiny",
         weights="random",
-        data_file=str(data_file),
+        data_file=str(data),
         out_dir=str(out),
-        max_steps=max_steps,
         num_epochs=1,
-        lr=1e-3,
+        lr=1e-3,  # a random tiny model needs a bolder step than the book's 5e-5
         device="cpu",
-        **options,
     )
-    return finetune(cfg, log=lambda _: None)
+    return FinetuneConfig(**(values | overrides))
+
+
+def tiny_finetune(data_file: Path, out: Path, max_steps: int = 4, **options) -> RunMetrics:
+    """finetune on the tiny random model for max_steps batches, silently; the metrics it returns."""
+    return finetune(tiny_config(data_file, out, max_steps=max_steps, **options), log=lambda _: None)

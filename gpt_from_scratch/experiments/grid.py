@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..baselines import ENCODERS, BaselineConfig
 from ..config import FinetuneConfig
 from ..weights import DEFAULT_MODEL_SIZE
+from .baselines import ENCODERS, BaselineConfig
 
 REFERENCE_SOURCE = (
     "rasbt/LLMs-from-scratch, ch06/02_bonus_additional-experiments/README.md "

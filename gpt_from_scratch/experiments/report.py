@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..baselines import describe, is_tfidf
-from ..rewording import EDITS, REWORD_RATE, REWORD_SEED
+from .baselines import describe, is_tfidf
 from .grid import BASELINE, REFERENCE_SOURCE
+from .rewording import EDITS, REWORD_RATE, REWORD_SEED
 from .settings import PUBLISHED_CAVEAT, model_size
 from .summary import Summary, correct, mcnemar_exact, mean_std, row_one_for, summarize
 

@@ -21,14 +21,14 @@ from typing import Any
 
 import torch
 
-from ..baselines import BaselineConfig, check_baseline_config, require, run_baseline
 from ..config import FinetuneConfig, check_config
 from ..errors import OptionError
 from ..evaluation import RunMetrics, accuracy
 from ..finetune import finetune
-from ..rewording import EDITS, REWORD_RATE, REWORD_SEED, reword_all
+from .baselines import BaselineConfig, check_baseline_config, require, run_baseline
 from .grid import EXPERIMENTS, RunConfig, experiment_config
 from .results import append_record, drop_half_written_line, read_results
+from .rewording import EDITS, REWORD_RATE, REWORD_SEED, reword_all
 
 
 def _recorded_config(cfg: RunConfig) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def _run_one(name: str, cfg: RunConfig) -> dict[str, Any]:
         "reworded_test_predictions": reworded_predictions,
         "reworded_test_probabilities": reworded_probabilities,
         "rewording": {"seed": REWORD_SEED, "rate": REWORD_RATE, "edits": sorted(EDITS)},
-        # The test messages not in training, and the ham balancing set aside (evaluation.py).
+        # The test messages not in training, and the ham balancing set aside (evaluation/).
         "leakage": evaluation["leakage"],
         "natural": evaluation["natural"],
         "trainable_parameters": metrics.trainable_parameters,

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from ..calibration import brier_score, expected_calibration_error
+from ..evaluation.calibration import brier_score, expected_calibration_error
 from . import settings
 from .grid import BASELINE, EXPERIMENTS, Experiment
 

@@ -11,7 +11,7 @@ import tiktoken
 import torch
 from torch import nn
 
-from ..checkpoint import load_classifier
+from ..checkpoint import load_classifier, read_config
 from ..errors import DataError, OptionError
 from ..tokenizer import PAD_TOKEN_ID
 from .encode import encode_for_classifier
@@ -51,6 +51,11 @@ class ClassifierInfo:
             model=config.get("model") or {},
             num_classes=config.get("num_classes"),
         )
+
+    @classmethod
+    def read(cls, model_dir: str | Path) -> ClassifierInfo:
+        """The description in model_dir's config.json, without loading the weights."""
+        return cls.from_config(read_config(model_dir))
 
     def to_config(self) -> dict[str, Any]:
         """What finetune adds to config.json (checkpoint writes the model and num_classes itself)."""

@@ -17,8 +17,11 @@ POSITIVE_LABEL = "spam"
 
 
 def positive_class(labels: Sequence[str]) -> int:
-    """The class whose probability is P(spam): the one named spam, else the last (class 1 of two)."""
-    return list(labels).index(POSITIVE_LABEL) if POSITIVE_LABEL in labels else len(labels) - 1
+    """The class whose probability is P(spam): class 1 of two, as the evaluation and a threshold read
+    it (spam in the SMS data); of more classes, the one named spam, else the last."""
+    if len(labels) != 2 and POSITIVE_LABEL in labels:
+        return list(labels).index(POSITIVE_LABEL)
+    return len(labels) - 1
 
 
 def read_logits(classifier: nn.Module, batch: torch.Tensor) -> torch.Tensor:

@@ -24,8 +24,8 @@ import tiktoken
 import torch
 from torch import nn
 
+from ..data.message_files import Message, read_messages
 from ..errors import DataError
-from ..message_files import Message, read_messages
 from ..model import GPTModel
 from ..predict import (
     ClassifierInfo,

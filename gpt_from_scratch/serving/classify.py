@@ -13,18 +13,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .checkpoint import read_config
-from .device import resolve_device
-from .errors import DataError, OptionError
-from .evaluation import class_report, class_report_markdown
-from .message_files import STDIN, Message, read_messages
-from .predict import ClassifierInfo, Prediction, check_threshold, classify_texts, load_saved
+from ..data.message_files import STDIN, Message, read_messages
+from ..device import resolve_device
+from ..errors import DataError, OptionError
+from ..evaluation import class_report, class_report_markdown
+from ..predict import ClassifierInfo, Prediction, check_threshold, classify_texts, load_saved
 
 
 def run_classify(args: argparse.Namespace) -> None:
     """Classify what the arguments name and print one line, a table, or JSON lines (--json)."""
     messages, one_line = messages_to_classify(args)  # before the model loads: bad input fails fast
-    info = ClassifierInfo.from_config(read_config(args.model_dir))
+    info = ClassifierInfo.read(args.model_dir)
     if args.threshold is not None:
         check_threshold(args.threshold, len(info.labels))
     true_labels = check_labels(messages, info) if args.label_column else None

@@ -19,7 +19,7 @@ from typing import TextIO
 
 import pandas as pd
 
-from .errors import DataError
+from ..errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 # suffix: (separator, what the file is called, what the separator is called)

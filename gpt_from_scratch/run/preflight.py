@@ -18,13 +18,12 @@ from urllib.parse import urlsplit
 from huggingface_hub import constants as hub_constants
 from huggingface_hub import try_to_load_from_cache
 
-from . import download
-from .config import FinetuneConfig
-from .download import HF_REPOS, WEIGHTS_FILE
-from .errors import DownloadError
-from .message_files import is_table_file
-from .sms_spam import SMS_SPAM_URL, sms_spam_cache_path
-from .weights import DEFAULT_MODEL_SIZE
+from .. import download
+from ..config import FinetuneConfig
+from ..data.message_files import is_table_file
+from ..data.sms_spam import SMS_SPAM_URL, sms_spam_cache_path
+from ..download import DEFAULT_MODEL_SIZE, HF_REPOS, WEIGHTS_FILE
+from ..errors import DownloadError
 
 TOKENIZER_URLS = (  # the files tiktoken fetches for the gpt2 encoding (tiktoken_ext/openai_public.py)
     "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",

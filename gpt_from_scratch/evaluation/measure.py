@@ -3,7 +3,7 @@
 The book's test set is balanced (as many ham as spam) and, because the SMS Spam Collection repeats
 messages, shares some texts with the training set. This module measures the trained classifier as a
 user will meet it: on the test messages it never saw, and on the ham that balancing set aside, at
-the natural share of spam. The arithmetic is evaluation.py's; here the classifier is run.
+the natural share of spam. The arithmetic is scores.py's; here the classifier is run.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .data import SMS_SOURCE, normalise
-from .evaluation import evaluate, seen_flags, threshold_for_fpr
-from .predict import ClassifierInfo, loader_probabilities, positive_probabilities, text_probabilities
+from ..data import SMS_SOURCE, normalise
+from ..predict import ClassifierInfo, loader_probabilities, positive_probabilities, text_probabilities
+from .scores import evaluate, seen_flags, threshold_for_fpr
 
 
 def choose_threshold(

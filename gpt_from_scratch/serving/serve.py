@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import MissingExtraError, OptionError
+from ..errors import MissingExtraError, OptionError
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from .app.inference import ServedClassifier
+    from .inference import ServedClassifier
 
 CONCURRENT_REQUESTS = 4  # per kind of request (one message, many); more would only share the same cores
 MAX_UPLOAD = "20mb"  # an upload of 10,000 messages (the most one request classifies) is far smaller
@@ -28,8 +28,8 @@ def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, devi
     """Load the classifier in model_dir and serve the app at http://host:port until Ctrl+C."""
     if importlib.util.find_spec("gradio") is None:
         raise MissingExtraError('the app needs Gradio: pip install "gpt-from-scratch[app]"')
-    from .app.inference import ServedClassifier
-    from .device import resolve_device
+    from ..device import resolve_device
+    from .inference import ServedClassifier
 
     served = ServedClassifier.load(model_dir, resolve_device(device))  # refuses a folder with no model
     page = start(served, host, port)
@@ -48,7 +48,7 @@ def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, devi
 
 def start(served: ServedClassifier, host: str = "127.0.0.1", port: int = 7860) -> gr.Blocks:
     """Start the app's server on host:port and return at once; the page's .close() stops it."""
-    from .app.page import CSS, THEME, build_page  # app.page switches Gradio's analytics off first
+    from .page import CSS, THEME, build_page  # app.page switches Gradio's analytics off first
 
     page = build_page(served).queue(default_concurrency_limit=CONCURRENT_REQUESTS)
     try:

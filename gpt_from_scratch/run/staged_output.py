@@ -17,11 +17,18 @@ from pathlib import Path
 
 import torch.distributed
 
-from . import distributed
-from .checkpoint import CONFIG_FILE, WEIGHTS_PATTERN, holds_classifier
-from .config import FinetuneConfig
-from .errors import OptionError
-from .files import LockHeld, exclusive_lock, lock_path, make_staging_folder, recover_leftovers, replace_folder
+from .. import distributed
+from ..checkpoint import CONFIG_FILE, WEIGHTS_PATTERN, holds_classifier
+from ..config import FinetuneConfig
+from ..errors import OptionError
+from ..safe_files import (
+    LockHeld,
+    exclusive_lock,
+    lock_path,
+    make_staging_folder,
+    recover_leftovers,
+    replace_folder,
+)
 from .preflight import check_inputs
 
 OUTPUT_FILES = (  # what a run writes into --out (".*.part": a write cut short by an older version)

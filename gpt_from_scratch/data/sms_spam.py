@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .download import default_cache_dir, download_file
-from .errors import DataError, DownloadError
-from .files import atomic_path, sha256_of
+from ..download import default_cache_dir, download_file
+from ..errors import DataError, DownloadError
+from ..safe_files import atomic_path, sha256_of
 
 SMS_SPAM_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
 SMS_SPAM_SHA256 = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c239d"  # the extracted file

