@@ -113,7 +113,7 @@ def finetune(
 ) -> dict[str, Any]:
     """Run the recipe, write model, metrics.json and plots to cfg.out_dir; return the metrics.
 
-    Every option, --out and the three inputs (data, weights, tokenizer) are checked before any work.
+    Every option, --out and the inputs to download (data, weights) are checked before any work.
     The run writes into a staging folder beside --out that replaces --out in one step once the run
     has succeeded: a failed or interrupted run leaves --out as it was.
 

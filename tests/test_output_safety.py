@@ -199,15 +199,16 @@ def test_offline_every_missing_input_is_reported_at_once(tmp_path, monkeypatch, 
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("GPT_FROM_SCRATCH_CACHE", str(empty))  # no cached SMS Spam Collection
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))  # no cached tokenizer files
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))  # no cached tokenizer files: it ships, none needed
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(empty))  # no cached GPT-2 weights
     monkeypatch.setattr(socket, "create_connection", _no_network)
     out = tmp_path / "out"
     assert main(["finetune", "--device", "cpu", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert "cannot start: 3 inputs are missing: (1) the SMS Spam Collection" in err
-    for fix in ("--data-file PATH", "--weights-dir DIR", "openai-community/gpt2", "TIKTOKEN_CACHE_DIR"):
+    assert "cannot start: 2 inputs are missing: (1) the SMS Spam Collection" in err
+    assert "tokenizer" not in err
+    for fix in ("--data-file PATH", "--weights-dir DIR", "openai-community/gpt2"):
         assert fix in err
     assert not out.exists()
 
@@ -218,7 +219,7 @@ def test_offline_every_missing_input_is_reported_at_once(tmp_path, monkeypatch, 
 
 def test_inputs_given_or_cached_are_found_without_the_network(sms_file, tokenizer, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", _no_network)
-    check_inputs(quick(sms_file, "unused"))  # data given, random weights, tokenizer in its cache
+    check_inputs(quick(sms_file, "unused"))  # data given, random weights
     with pytest.raises(DownloadError, match=r"cannot start: missing the tiny weights \(none are published\)"):
         check_inputs(quick(sms_file, "unused", weights="pretrained"))
 
