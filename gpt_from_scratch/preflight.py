@@ -22,15 +22,14 @@ from .sms_spam import SMS_SPAM_URL, sms_spam_cache_path
 from .tables import is_table_file
 from .weights import DEFAULT_MODEL_SIZE, HF_REPOS, WEIGHTS_FILE
 
+
 def check_inputs(cfg: FinetuneConfig) -> None:
     """Raise one DownloadError naming every input this run can neither find nor download.
 
     Nothing is downloaded here: an input counts as there if it was given, is in its cache, or its
     server answers. Offline, all the missing inputs are reported at once, each with how to supply it.
     """
-    missing = [
-        problem for problem in (_data_problem(cfg), _weights_problem(cfg)) if problem
-    ]
+    missing = [problem for problem in (_data_problem(cfg), _weights_problem(cfg)) if problem]
     if len(missing) == 1:
         raise DownloadError(f"cannot start: missing {missing[0]}")
     if missing:

@@ -26,10 +26,13 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|
 def get_tokenizer() -> tiktoken.Encoding:
     """GPT-2's encoding (tiktoken's 'gpt2'), read from the package's own BPE files: nothing is downloaded."""
     folder = resources.files(__package__) / BPE_FOLDER
-    with resources.as_file(folder / "vocab.bpe") as vocab, resources.as_file(folder / "encoder.json") as enc:
+    with (
+        resources.as_file(folder / "vocab.bpe") as vocab,
+        resources.as_file(folder / "encoder.json") as encoder,
         # An empty cache folder turns tiktoken's caching off: it would otherwise copy the files into it.
-        with mock.patch.dict(os.environ, {"TIKTOKEN_CACHE_DIR": ""}):
-            ranks = data_gym_to_mergeable_bpe_ranks(str(vocab), str(enc))  # checks the two files agree
+        mock.patch.dict(os.environ, {"TIKTOKEN_CACHE_DIR": ""}),
+    ):
+        ranks = data_gym_to_mergeable_bpe_ranks(str(vocab), str(encoder))  # checks the two files agree
     return tiktoken.Encoding(
         name="gpt2",
         pat_str=GPT2_PATTERN,

@@ -32,7 +32,7 @@ TEXT = "Hi there <|endoftext|>"
 
 
 def bare_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """os.environ without tiktoken's cache variables, and an empty temp folder (its default cache's parent)."""
+    """os.environ without tiktoken's cache variables; an empty temp folder (where its default cache is)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")}
     (tmp_path / "tmp").mkdir()
     return env | {"TMPDIR": str(tmp_path / "tmp"), **extra}
