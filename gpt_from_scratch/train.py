@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -9,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import seam
+from .errors import TrainingError
 
 # The learner concepts, re-exported under the book's names so `from gpt_from_scratch.train import
 # calc_loss_batch` works as in the book; the seam decides whose implementation runs.
@@ -96,11 +98,12 @@ def train_classifier_simple(
             if batch_idx % accumulation_steps == 0:
                 optimizer.zero_grad()
             loss = seam.calc_loss_batch(input_batch, target_batch, model, device)
+            global_step += 1
+            stop_unless_finite(loss.item(), global_step, optimizer)  # a copy to the CPU a step
             # Each batch's mean loss / accumulation_steps: the summed gradients are those of the mean
             # over the effective batch. (Dividing by 1 is exact, so the book's path is unchanged.)
             (loss / accumulation_steps).backward()
             examples_seen += input_batch.shape[0]
-            global_step += 1
             out_of_steps = max_steps is not None and global_step + 1 >= max_steps
             end_of_group = (batch_idx + 1) % accumulation_steps == 0 or batch_idx + 1 == len(train_loader)
             if end_of_group or out_of_steps:
@@ -108,6 +111,7 @@ def train_classifier_simple(
 
             if global_step % eval_freq == 0:
                 train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
+                stop_unless_finite(train_loss, global_step, optimizer)  # the step's update broke it
                 train_losses.append(train_loss)
                 val_losses.append(val_loss)
                 log(
@@ -130,3 +134,14 @@ def train_classifier_simple(
             break
 
     return train_losses, val_losses, train_accs, val_accs, examples_seen
+
+
+def stop_unless_finite(loss: float, step: int, optimizer: torch.optim.Optimizer) -> None:
+    """Raise TrainingError, naming the step, once the loss is nan or infinite: no later step can recover."""
+    if math.isfinite(loss):
+        return
+    lr = optimizer.param_groups[0]["lr"]
+    raise TrainingError(
+        f"training stopped at step {step}: the loss is {loss}, not a finite number; the learning rate "
+        f"(--lr {lr:g}) is likely too high: try a smaller one (the book's is 5e-5)"
+    )
