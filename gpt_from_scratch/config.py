@@ -228,7 +228,7 @@ def check_config(cfg: FinetuneConfig) -> None:
         value = getattr(cfg, f.name)
         if isinstance(value, float) and not math.isfinite(value):  # nan passes every comparison below
             default = f" (the default is {f.default:g})" if isinstance(f.default, float) else ""
-            raise OptionError(f"{_as_typed(cfg, f.name)}: not a finite number: give an ordinary number{default}")
+            raise OptionError(f"{_as_typed(cfg, f.name)}: not a finite number: give a usual number{default}")
     for name in ("num_epochs", "batch_size", "eval_freq", "eval_iter", "accumulation_steps", "lora_rank"):
         if getattr(cfg, name) < 1:
             raise OptionError(f"{_as_typed(cfg, name)}: must be at least 1")
