@@ -210,6 +210,19 @@ def test_out_naming_a_file_is_one_line_naming_the_flag(short_file, tmp_path, cap
     assert existing.read_text() == "not a folder"
 
 
+def test_out_inside_a_file_is_one_line_naming_the_file(short_file, tmp_path, capsys):
+    existing = tmp_path / "a-file"
+    existing.write_text("not a folder")
+    assert main(cli_args(quick(short_file, existing / "sub" / "out"))) == 1
+    err = capsys.readouterr().err
+    expected = (
+        f"--out {existing / 'sub' / 'out'} lies inside {existing}, a file, not a folder: choose --out "
+        "outside it"
+    )
+    assert err == f"gpt-from-scratch finetune: error: {expected}\n"
+    assert existing.read_text() == "not a folder"
+
+
 def test_offline_every_missing_input_is_reported_at_once(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
