@@ -109,7 +109,12 @@ def seen_in(texts: Sequence[str], training_texts: Sequence[str], exact: bool) ->
 
 def describe_data(data: dict[str, Any]) -> str:
     """One line on what was trained and tested on: the file, its classes, balancing, duplicates."""
-    source = "the SMS Spam Collection" if data["source"] == SMS_SOURCE else data["data_file"]
+    source = data["data_file"]
+    if data["source"] == SMS_SOURCE:  # no "published": a splits.json from before it was recorded
+        modified = data.get("published") is False
+        source = (
+            f"{source}, a modified copy of the SMS Spam Collection" if modified else "the SMS Spam Collection"
+        )
     duplicates = (
         f"{data['duplicates_removed']:,} repeated messages removed before splitting (--dedupe)"
         if data["dedupe"]
