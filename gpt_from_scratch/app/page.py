@@ -184,16 +184,23 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             return summary_markdown(batch, served.max_length), results_table(batch), str(csv)
 
         # Each request first blanks its outputs, so that a refused one leaves no earlier answer showing
-        # (a CSV link among them), then computes. Typed Enter and the button share one queue: four
-        # messages at a time, as for uploads.
+        # (a CSV link among them), then computes; its progress, or "Error", shows in the first output
+        # only. Typed Enter and the button share one queue: four messages at a time, as for uploads.
         outputs = [verdict, note, explanation, strongest]
         for trigger, api_name in ((classify.click, "classify_message"), (message.submit, False)):
-            trigger(blank_one, None, outputs, queue=False, api_name=False).then(
-                one, [message, method], outputs, api_name=api_name, concurrency_id="one"
+            trigger(blank_one, None, outputs, queue=False, api_name=False, show_progress="hidden").then(
+                one,
+                [message, method],
+                outputs,
+                api_name=api_name,
+                concurrency_id="one",
+                show_progress_on=verdict,
             )
         all_outputs = [summary, table, download]
-        classify_all.click(blank_many, None, all_outputs, queue=False, api_name=False).then(
-            many, [pasted, upload, column], all_outputs, api_name="classify_many"
+        classify_all.click(
+            blank_many, None, all_outputs, queue=False, api_name=False, show_progress="hidden"
+        ).then(
+            many, [pasted, upload, column], all_outputs, api_name="classify_many", show_progress_on=summary
         )
     return page
 
