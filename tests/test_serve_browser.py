@@ -144,6 +144,8 @@ def upload(browser: WebDriver, path: Path) -> None:
 
 def test_a_typed_message_gets_its_label_probability_and_reasons(browser, server, served, screenshots):
     open_tab(browser, server.url, "One message")
+    heading = " ".join(browser.find_element(By.TAG_NAME, "body").text.split())
+    assert "finetune wrote to spam-classifier , on cpu" in heading  # the name typed, not a test's folder
     browser.find_element(By.CSS_SELECTOR, "#message textarea").send_keys(SPAM)
     browser.find_element(By.ID, "classify").click()
     shown = wait_for(browser, lambda b: VERDICT.search(text_of(b, "verdict")))

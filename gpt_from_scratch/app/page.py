@@ -212,7 +212,7 @@ def blank_one() -> tuple[str, str, str, pd.DataFrame]:
 
 def blank_many() -> tuple[str, pd.DataFrame, None]:
     """The Many messages tab's outputs, emptied: no summary, no table, no CSV to download."""
-    return "", pd.DataFrame(), None
+    return "", pd.DataFrame(columns=["label", "P(spam)", "message", "note"]), None
 
 
 @contextmanager
