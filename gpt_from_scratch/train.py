@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from . import seam
 from .errors import TrainingError
+from .progress import progress, say
 
 # The learner concepts, re-exported under the book's names so `from gpt_from_scratch.train import
 # calc_loss_batch` works as in the book; the seam decides whose implementation runs.
@@ -78,7 +79,7 @@ def train_classifier_simple(
     num_epochs: int,
     eval_freq: int,
     eval_iter: int,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = say,
     accumulation_steps: int = 1,
     max_steps: int | None = None,
 ) -> tuple[list[float], list[float], list[float], list[float], int]:
@@ -94,7 +95,8 @@ def train_classifier_simple(
 
     for epoch in range(num_epochs):
         model.train()
-        for batch_idx, (input_batch, target_batch) in enumerate(train_loader):
+        steps = progress(train_loader, f"Training, epoch {epoch + 1} of {num_epochs}", unit="step")
+        for batch_idx, (input_batch, target_batch) in enumerate(steps):
             if batch_idx % accumulation_steps == 0:
                 optimizer.zero_grad()
             loss = seam.calc_loss_batch(input_batch, target_batch, model, device)
