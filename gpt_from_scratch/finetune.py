@@ -309,9 +309,13 @@ def _write_plots(metrics: dict[str, Any], num_epochs: int, out_dir: Path, log: C
     report = evaluation["class_report"]
     plot_confusion_matrix(report["confusion"], report["names"], out_dir / "confusion-matrix.png")
     if evaluation.get("precision_recall_curve"):
-        threshold = metrics["threshold"]
+        chosen, positive = metrics["threshold"], metrics["labels"][1]
+        label = (
+            f"P({positive}) > 0.5, the most probable class"
+            if chosen is None
+            else f"P({positive}) >= {chosen['value']:.3g}, chosen by --target-fpr"
+        )
+        used = evaluation["natural"]["threshold"]  # the one its precision and recall were measured at
         plot_precision_recall(
-            evaluation["precision_recall_curve"],
-            out_dir / "precision-recall.png",
-            None if threshold is None else threshold["value"],
+            evaluation["precision_recall_curve"], out_dir / "precision-recall.png", used, label
         )
