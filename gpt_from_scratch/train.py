@@ -92,6 +92,7 @@ def train_classifier_simple(
         raise ValueError(f"accumulation_steps must be at least 1, got {accumulation_steps}")
     train_losses, val_losses, train_accs, val_accs = [], [], [], []
     examples_seen, global_step = 0, -1
+    first_nonfinite = None  # the first step whose loss was nan or infinite (a tensor on the device)
 
     for epoch in range(num_epochs):
         model.train()
@@ -101,7 +102,7 @@ def train_classifier_simple(
                 optimizer.zero_grad()
             loss = seam.calc_loss_batch(input_batch, target_batch, model, device)
             global_step += 1
-            stop_unless_finite(loss.item(), global_step, optimizer)  # a copy to the CPU a step
+            first_nonfinite = note_nonfinite(loss, global_step, first_nonfinite)
             # Each batch's mean loss / accumulation_steps: the summed gradients are those of the mean
             # over the effective batch. (Dividing by 1 is exact, so the book's path is unchanged.)
             (loss / accumulation_steps).backward()
@@ -112,8 +113,10 @@ def train_classifier_simple(
                 optimizer.step()
 
             if global_step % eval_freq == 0:
+                stop_if_nonfinite(first_nonfinite, optimizer)
                 train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
-                stop_unless_finite(train_loss, global_step, optimizer)  # the step's update broke it
+                if not math.isfinite(train_loss):  # this step's update broke the weights
+                    stop_if_nonfinite(torch.tensor(global_step), optimizer)
                 train_losses.append(train_loss)
                 val_losses.append(val_loss)
                 log(
@@ -123,6 +126,7 @@ def train_classifier_simple(
             if out_of_steps:
                 break
 
+        stop_if_nonfinite(first_nonfinite, optimizer)
         # Accuracy on eval_iter batches only: a cheap estimate after each epoch, as in the book.
         with torch.inference_mode():
             train_accuracy = seam.calc_accuracy_loader(train_loader, model, device, num_batches=eval_iter)
@@ -138,12 +142,23 @@ def train_classifier_simple(
     return train_losses, val_losses, train_accs, val_accs, examples_seen
 
 
-def stop_unless_finite(loss: float, step: int, optimizer: torch.optim.Optimizer) -> None:
-    """Raise TrainingError, naming the step, once the loss is nan or infinite: no later step can recover."""
-    if math.isfinite(loss):
+def note_nonfinite(loss: torch.Tensor, step: int, first: torch.Tensor | None) -> torch.Tensor:
+    """first, or step if first is unset (-1) and the loss is nan or infinite.
+
+    Computed on the loss's device: reading the loss on the CPU every step would make the CPU wait
+    for the GPU at each one. The trainer reads the answer where it waits anyway (stop_if_nonfinite).
+    """
+    if first is None:
+        first = torch.tensor(-1, device=loss.device)
+    return torch.where((first < 0) & ~torch.isfinite(loss.detach()), step, first)
+
+
+def stop_if_nonfinite(first: torch.Tensor | None, optimizer: torch.optim.Optimizer) -> None:
+    """Raise TrainingError, naming the step, if a loss was nan or infinite: no later step can recover."""
+    if first is None or int(first) < 0:
         return
     lr = optimizer.param_groups[0]["lr"]
     raise TrainingError(
-        f"training stopped at step {step}: the loss is {loss}, not a finite number; the learning rate "
-        f"(--lr {lr:g}) is likely too high: try a smaller one (the book's is 5e-5)"
+        f"training stopped at step {int(first)}: the loss is not a finite number (nan or infinite); the "
+        f"learning rate (--lr {lr:g}) is likely too high: try a smaller one (the book's is 5e-5)"
     )
