@@ -21,11 +21,15 @@ from .contract import CheckedModule
 
 
 def _golden_dir() -> Path:
-    """exercises/tests/golden of the exercises package Python imports: a checkout's or an installed one's."""
+    """exercises/tests/golden beside the exercise tests: those of the exercises package Python imports
+    where it holds them (a checkout, an installed wheel, a scratch copy), else this checkout's."""
     spec = importlib.util.find_spec("exercises")
     if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations))) / "tests" / "golden"
-    return Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"  # a bare checkout
+        folder = Path(next(iter(spec.submodule_search_locations))) / "tests" / "golden"
+        if folder.is_dir():
+            return folder
+    # A learner's exercises/ elsewhere on the path, holding only their five files.
+    return Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"
 
 
 # The golden files stay beside the tests they serve; tests/make_golden.py writes them from solutions/.
