@@ -1,4 +1,5 @@
-"""Every option of a finetuning run, declared once: FinetuneConfig, and the check of what it asks.
+"""Every option of a finetuning run, declared once: FinetuneConfig, the check of what it asks, and
+what --device means on this machine (resolve_device).
 
 A field made with `option(...)` is also a command-line option: its metadata holds the flag, the
 help, the choices and the group that `gpt-from-scratch finetune --help` shows (cli.py builds the
@@ -7,18 +8,21 @@ parser from them). A field with a plain default (num_classes, data_seed) is for 
 
 from __future__ import annotations
 
+import math
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
+import torch
+
 from .data.sms_spam import READINGS
-from .device import DEVICE_CHOICES
-from .errors import OptionError
+from .errors import DeviceError, OptionError
 from .lora import SCALINGS
 from .model import MODEL_CONFIGS
 from .predict.readout import POOLINGS, POSITIONS, position_ignored
 from .seam import IMPLEMENTATIONS
 
 WEIGHTS_CHOICES = ("pretrained", "random")
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 TRAINABLE_CHOICES = ("last_layer", "last_block", "last_two_blocks", "all", "lora")
 CONTEXT_CHOICES = ("longest", "full", "none")
 OPTION_GROUPS = {  # the headings of `finetune --help`; None: the command's own options
@@ -223,6 +227,11 @@ def check_config(cfg: FinetuneConfig) -> None:
         value, choices = getattr(cfg, f.name), f.metadata["choices"]
         if choices and value is not None and value not in choices:
             raise OptionError(f"{_as_typed(cfg, f.name)}: choose one of {', '.join(choices)}")
+    for f in command_line_fields():
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):  # nan passes every comparison below
+            default = f" (the default is {f.default:g})" if isinstance(f.default, float) else ""
+            raise OptionError(f"{_as_typed(cfg, f.name)}: not a finite number: give a usual number{default}")
     for name in ("num_epochs", "batch_size", "eval_freq", "eval_iter", "accumulation_steps", "lora_rank"):
         if getattr(cfg, name) < 1:
             raise OptionError(f"{_as_typed(cfg, name)}: must be at least 1")
@@ -266,3 +275,33 @@ def check_config(cfg: FinetuneConfig) -> None:
         )
     if cfg.ignore_index is not None:
         raise OptionError(f"{_as_typed(cfg, 'ignore_index')} is refused: {IGNORE_INDEX_EXPLANATION}")
+
+
+# --device: the device a run computes on. auto: a CUDA GPU, then Apple's MPS, then the CPU.
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn 'auto', 'cuda', 'cuda:1', 'mps' or 'cpu' into a torch.device that exists on this machine."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    kind = name.split(":")[0]
+    if kind not in DEVICE_CHOICES:
+        raise DeviceError(f"unknown device {name!r}: choose one of {', '.join(DEVICE_CHOICES)}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise DeviceError(
+            f"--device {name} was asked for, but PyTorch sees no CUDA GPU (torch {torch.__version__}, "
+            f"{build}). Use --device cpu, or --device auto to take the best device available."
+        )
+    if kind == "mps" and not _mps_available():
+        raise DeviceError(
+            f"--device {name} was asked for, but Apple's MPS backend is not available here. "
+            "Use --device cpu, or --device auto to take the best device available."
+        )
+    return torch.device(name)

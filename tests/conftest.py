@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from offline_data import SMS_FILE, TIKTOKEN_CACHE, require
+from offline_data import SMS_FILE, require
 
 # Fixtures that finetune a model or run pytest in a subprocess (a test that starts one itself is marked
 # @pytest.mark.slow where it is defined): every test that uses one (directly or
@@ -28,8 +28,7 @@ def sms_file() -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    """tiktoken's GPT-2 encoding, read from the offline cache."""
-    require(TIKTOKEN_CACHE)
+    """GPT-2's encoding, built from the BPE files inside the package."""
     from gpt_from_scratch.tokenizer import get_tokenizer
 
     return get_tokenizer()

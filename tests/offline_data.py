@@ -1,5 +1,5 @@
 """Where the offline test data lives (tests/data, or $GPT_FROM_SCRATCH_SHARED_DATA): the tests and the
-benchmarks both read it from here, and tiktoken is pointed at its cached tokenizer files."""
+benchmarks both read it from here."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # points the tests at another copy with the same layout.
 SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT / "tests" / "data"))
 SMS_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
-TIKTOKEN_CACHE = SHARED_DATA / "tiktoken_cache"
-
-# tiktoken reads this when the tokenizer is first built; set it before any test asks for it.
-if TIKTOKEN_CACHE.is_dir():
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
 
 
 def require(path: Path) -> Path:

@@ -10,9 +10,9 @@ import sys
 import pytest
 import torch
 
-from gpt_from_scratch import baselines, experiments
+from gpt_from_scratch import experiments
 from gpt_from_scratch.errors import MissingExtraError
-from gpt_from_scratch.experiments import EXPERIMENTS, read_results, report, run_experiments
+from gpt_from_scratch.experiments import EXPERIMENTS, baselines, read_results, report, run_experiments
 from gpt_from_scratch.experiments.baselines import BaselineConfig, run_baseline
 
 

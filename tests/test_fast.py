@@ -183,6 +183,7 @@ def test_prefix_runs_once_per_distinct_row():
     assert cached.num_cached == 24
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainable", ["last_block", "last_two_blocks", "last_layer"])
 def test_training_on_the_cache_ends_with_the_uncached_weights(trainable):
     # The whole loop: shuffled batches, periodic evaluation (which fills the cache in inference
@@ -307,6 +308,7 @@ def test_cache_serves_a_message_at_any_padded_length_from_one_computation():
     assert calls == [3]
 
 
+@pytest.mark.slow
 def test_flexible_training_on_trimmed_cached_batches_ends_with_the_plain_runs_weights():
     finals = []
     for fast in (False, True):

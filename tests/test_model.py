@@ -58,6 +58,7 @@ def test_input_longer_than_context_is_rejected_clearly():
         model(torch.zeros(1, 17, dtype=torch.long))
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(
     num_tokens=st.integers(2, 12),

@@ -10,6 +10,7 @@ from tiny_runs import tiny_config
 from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import seam
+from gpt_from_scratch.errors import TrainingError
 from gpt_from_scratch.finetune import FinetuneConfig, finetune
 from gpt_from_scratch.model import GPTConfig, GPTModel
 from gpt_from_scratch.train import calc_loss_loader, evaluate_model, train_classifier_simple
@@ -57,6 +58,7 @@ def random_loader(num_examples: int = 32, num_tokens: int = 10, seed: int = 0) -
     return DataLoader(TensorDataset(ids, labels), batch_size=8)
 
 
+@pytest.mark.slow
 def test_training_changes_only_trainable_parameters():
     model = classifier("last_block")
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -70,6 +72,7 @@ def test_training_changes_only_trainable_parameters():
         assert changed == param.requires_grad, name
 
 
+@pytest.mark.slow
 def test_training_loop_records_what_the_book_records():
     model = classifier("all")
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -93,6 +96,39 @@ def test_training_loop_records_what_the_book_records():
     assert any(line.startswith("Training accuracy:") for line in lines)
 
 
+@pytest.mark.slow
+def test_the_first_non_finite_training_loss_stops_training_naming_its_step(monkeypatch):
+    model = classifier("all")
+    real, training_steps = seam.calc_loss_batch, []
+
+    def loss_nan_at_step_2(input_batch, target_batch, model, device):
+        loss = real(input_batch, target_batch, model, device)
+        if model.training:  # a training step, not an evaluation
+            training_steps.append(loss)
+            if len(training_steps) == 3:
+                return loss * float("nan")
+        return loss
+
+    monkeypatch.setattr(seam, "calc_loss_batch", loss_nan_at_step_2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    lines = []
+    with pytest.raises(TrainingError, match=r"^training stopped at step 2: the loss is not a finite number"):
+        train_classifier_simple(
+            model,
+            random_loader(),
+            random_loader(),
+            optimizer,
+            "cpu",
+            3,
+            eval_freq=100,
+            eval_iter=1,
+            log=lines.append,
+        )
+    assert len(training_steps) == 4  # the epoch's 4 steps: checked at its end, where the trainer waits anyway
+    assert not any(line.startswith("Training accuracy") for line in lines)
+
+
+@pytest.mark.slow
 def test_loss_loader_averages_the_batch_losses():
     model = classifier("all")
     loader = random_loader()

@@ -17,7 +17,7 @@ from ..errors import DataError
 from ..predict.probabilities import LABEL_NAMES
 from ..safe_files import atomic_path
 from .message_files import is_table_file, read_labelled_table
-from .sms_spam import LABELS, read_sms_spam, unusual_file_note
+from .sms_spam import LABELS, is_published, read_sms_spam, unusual_file_note
 
 MIN_EVAL_MESSAGES = 10  # a validation or test split smaller than this measures nothing
 SPLIT_NAMES = ("train", "validation", "test")
@@ -136,6 +136,7 @@ def prepare_splits(
     info = {
         "source": TABLE_SOURCE if table else SMS_SOURCE,
         "data_file": str(data_file),
+        "published": None if table else is_published(data_file),  # False: a modified copy
         "reading": None if table else reading,
         "text_column": text_column,
         "label_column": label_column,

@@ -34,11 +34,16 @@ def choose_threshold(
     The negatives are the validation split's and those of the held-out third set aside for validation
     (data.prepare_splits), so the choice never looks at a test message.
     """
-    _, rows = loader_probabilities(classifier, validation, device)
+    _, rows = loader_probabilities(classifier, validation, device, "Choosing the threshold: validation set")
     labels = list(validation.dataset.labels) + heldout["Label"].tolist()
     # The held-out messages read as `classify` reads a message: padded as in training, a longer one truncated.
-    heldout_scores = positive_probabilities(heldout["Text"].tolist(), classifier, info)
-    scores = [row[info.positive] for row in rows] + heldout_scores
+    set_aside = positive_probabilities(
+        heldout["Text"].tolist(),
+        classifier,
+        info,
+        description="Choosing the threshold: validation messages set aside",
+    )
+    scores = [row[info.positive] for row in rows] + set_aside
     negatives = [p for p, y in zip(scores, labels, strict=True) if y == 0]
     positives = [p for p, y in zip(scores, labels, strict=True) if y == 1]
     value = threshold_for_fpr(negatives, target_fpr)
@@ -69,7 +74,9 @@ def evaluate_test(
     if natural and heldout is not None and len(heldout):
         heldout_labels = heldout["Label"].tolist()
         # Read as `classify` reads a message: padded as in training, a longer one truncated.
-        heldout_probabilities = text_probabilities(heldout["Text"].tolist(), classifier, info)
+        heldout_probabilities = text_probabilities(
+            heldout["Text"].tolist(), classifier, info, description="Scoring the ham set aside"
+        )
     return evaluate(
         loaders[2].dataset.labels,
         test_rows,
@@ -90,7 +97,12 @@ def seen_in(texts: Sequence[str], training_texts: Sequence[str], exact: bool) ->
 
 def describe_data(data: dict[str, Any]) -> str:
     """One line on what was trained and tested on: the file, its classes, balancing, duplicates."""
-    source = "the SMS Spam Collection" if data["source"] == SMS_SOURCE else data["data_file"]
+    source = data["data_file"]
+    if data["source"] == SMS_SOURCE:  # no "published": a splits.json from before it was recorded
+        modified = data.get("published") is False
+        source = (
+            f"{source}, a modified copy of the SMS Spam Collection" if modified else "the SMS Spam Collection"
+        )
     duplicates = (
         f"{data['duplicates_removed']:,} repeated messages removed before splitting (--dedupe)"
         if data["dedupe"]

@@ -21,11 +21,15 @@ from .contract import CheckedModule
 
 
 def _golden_dir() -> Path:
-    """exercises/tests/golden of the exercises package Python imports: a checkout's or an installed one's."""
+    """exercises/tests/golden beside the exercise tests: those of the exercises package Python imports
+    where it holds them (a checkout, an installed wheel, a scratch copy), else this checkout's."""
     spec = importlib.util.find_spec("exercises")
     if spec is not None and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations))) / "tests" / "golden"
-    return Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"  # a bare checkout
+        folder = Path(next(iter(spec.submodule_search_locations))) / "tests" / "golden"
+        if folder.is_dir():
+            return folder
+    # A learner's exercises/ elsewhere on the path, holding only their five files.
+    return Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"
 
 
 # The golden files stay beside the tests they serve; tests/make_golden.py writes them from solutions/.
@@ -212,12 +216,27 @@ def assert_gradients_match_golden(
     what: str,
     atol: float,
     rtol: float,
+    values: tuple[str, ...] = (),
 ) -> None:
     """Fail unless the gradients of sum(output * upstream) with respect to each input equal the golden ones.
 
     gold holds the upstream gradients as f"{key}.upstream.{i}" and the reference's gradients as
     f"{key}.grad.{name}"; inputs are the tensors the outputs were computed from, with requires_grad.
+    values names the golden values of the outputs, when stored: wrong values make wrong gradients, and
+    the message then says so instead of blaming the gradient.
     """
+    for output, name in zip(outputs, values, strict=False):
+        expected = gold[name]
+        if not (
+            isinstance(output, torch.Tensor)
+            and output.shape == expected.shape
+            and torch.allclose(output.detach().cpu(), expected, atol=atol, rtol=rtol, equal_nan=True)
+        ):
+            pytest.fail(
+                f"{what}: its values already differ from the golden ones (the golden-value test shows "
+                "where), so its gradients differ too: make the values right first",
+                pytrace=False,
+            )
     if not any(isinstance(o, torch.Tensor) and o.requires_grad for o in outputs):
         pytest.fail(f"{what}: {NO_GRADIENT}.", pytrace=False)
     total = sum(
@@ -240,7 +259,12 @@ def assert_gradients_match_golden(
             what=f"{what}: the gradient with respect to `{name}`",
             atol=atol,
             rtol=rtol,
-            hint="compute the result with differentiable torch operations on the inputs themselves",
+            hint=(
+                "the values are right but the gradient is not: a step is not differentiable as written "
+                "(a write through .data, a copy through Python numbers, an in-place change)"
+                if values
+                else "if the values differ from the golden ones too, make them right first"
+            ),
             recognise_mistakes=False,
         )
 

@@ -11,6 +11,7 @@ from .classifier import (
     check_threshold,
     classify_text,
     classify_texts,
+    gpt2_tokenizer,
     load_saved,
     positive_probabilities,
     text_probabilities,
@@ -24,6 +25,7 @@ from .probabilities import (
     positive_class,
     read_probabilities,
 )
+from .readout import token_embedding
 
 __all__ = [
     "LABEL_NAMES",
@@ -34,10 +36,12 @@ __all__ = [
     "classify_text",
     "classify_texts",
     "encode_for_classifier",
+    "gpt2_tokenizer",
     "load_saved",
     "loader_probabilities",
     "positive_class",
     "positive_probabilities",
     "read_probabilities",
     "text_probabilities",
+    "token_embedding",
 ]

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..checkpoint import load_classifier, read_config
 from ..errors import DataError, OptionError
-from ..tokenizer import PAD_TOKEN_ID
+from ..tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .encode import encode_for_classifier
 from .probabilities import LABEL_NAMES, Prediction, class_probabilities, positive_class, predictions
 from .readout import select_tokens
@@ -102,14 +102,12 @@ class ClassifierInfo:
     def encode(self, text: str, truncate: bool = False) -> list[int]:
         """The message's token ids as the classifier read its training messages."""
         return encode_for_classifier(
-            text, tokenizer(), self.max_length, self.pad_token_id, truncate, self.padded
+            text, gpt2_tokenizer(), self.max_length, self.pad_token_id, truncate, self.padded
         )
 
 
-def tokenizer() -> tiktoken.Encoding:
+def gpt2_tokenizer() -> tiktoken.Encoding:
     """GPT-2's tokenizer, the one every classifier here was trained with."""
-    from ..tokenizer import get_tokenizer
-
     return get_tokenizer()
 
 
@@ -175,20 +173,32 @@ def classify_text(
 
 
 def text_probabilities(
-    texts: Sequence[str], classifier: nn.Module, info: ClassifierInfo, batch_size: int = 8
+    texts: Sequence[str],
+    classifier: nn.Module,
+    info: ClassifierInfo,
+    batch_size: int = 8,
+    description: str | None = None,
 ) -> list[list[float]]:
-    """Every class's probability for every text, read as in training; longer texts are truncated."""
+    """Every class's probability for every text, read as in training; longer texts are truncated.
+
+    description, when given, names a progress bar over the batches (class_probabilities).
+    """
     if not texts:
         return []
     encoded = [info.encode(text, truncate=True) for text in texts]
-    return class_probabilities(encoded, classifier, batch_size).tolist()
+    return class_probabilities(encoded, classifier, batch_size, description).tolist()
 
 
 def positive_probabilities(
-    texts: Sequence[str], classifier: nn.Module, info: ClassifierInfo, batch_size: int = 8
+    texts: Sequence[str],
+    classifier: nn.Module,
+    info: ClassifierInfo,
+    batch_size: int = 8,
+    description: str | None = None,
 ) -> list[float]:
     """P(spam) of every text, read as in training; a text longer than training's is truncated."""
-    return [row[info.positive] for row in text_probabilities(texts, classifier, info, batch_size)]
+    rows = text_probabilities(texts, classifier, info, batch_size, description)
+    return [row[info.positive] for row in rows]
 
 
 def check_threshold(threshold: float, num_classes: int) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..progress import progress
+
 LABEL_NAMES = ("not spam", "spam")  # what the classifier prints for class 0 (ham) and class 1 (spam)
 POSITIVE_LABEL = "spam"
 
@@ -35,24 +37,34 @@ def read_probabilities(classifier: nn.Module, batch: torch.Tensor) -> torch.Tens
     return torch.softmax(read_logits(classifier, batch), dim=-1)
 
 
-def class_probabilities(encoded: list[list[int]], classifier: nn.Module, batch_size: int = 8) -> torch.Tensor:
-    """Every class's probability for each encoded message: (messages, num_classes)."""
+def class_probabilities(
+    encoded: list[list[int]], classifier: nn.Module, batch_size: int = 8, description: str | None = None
+) -> torch.Tensor:
+    """Every class's probability for each encoded message: (messages, num_classes).
+
+    description, when given, names a progress bar (drawn on a terminal only) over the batches.
+    """
     # Messages of different lengths (unpadded, --context none) cannot share a batch: one at a time.
     step = batch_size if len({len(ids) for ids in encoded}) == 1 else 1
     device = next(classifier.parameters()).device
+    starts = range(0, len(encoded), step)
     batches = (
         torch.tensor(encoded[start : start + step], device=device)  # (batch, num_tokens)
-        for start in range(0, len(encoded), step)
+        for start in (starts if description is None else progress(starts, description))
     )
     return torch.cat([torch.softmax(logits, dim=-1) for logits in logits_of_batches(classifier, batches)])
 
 
 def loader_probabilities(
-    classifier: nn.Module, loader: Iterable, device: torch.device | str
+    classifier: nn.Module, loader: Iterable, device: torch.device | str, description: str | None = None
 ) -> tuple[list[int], list[list[float]]]:
-    """The most probable class and every class's probability for each example, read as the accuracy is."""
+    """The most probable class and every class's probability for each example, read as the accuracy is.
+
+    description, when given, names a progress bar over the batches.
+    """
+    batches = loader if description is None else progress(loader, description)
     predicted, probabilities = [], []
-    for logits in logits_of_batches(classifier, (input_batch.to(device) for input_batch, _ in loader)):
+    for logits in logits_of_batches(classifier, (input_batch.to(device) for input_batch, _ in batches)):
         predicted += torch.argmax(logits, dim=-1).tolist()
         probabilities += torch.softmax(logits, dim=-1).tolist()
     return predicted, probabilities

@@ -128,6 +128,11 @@ class TokenSelector(nn.Module):
         return (hidden * real[:, :, None]).sum(dim=1) / real.sum(dim=1, keepdim=True)
 
 
+def token_embedding(classifier: nn.Module) -> nn.Embedding:
+    """The token embedding of the GPTModel a classifier (the model, or a TokenSelector over it) reads."""
+    return next(m for m in classifier.modules() if isinstance(m, GPTModel)).tok_emb
+
+
 def select_tokens(
     model: GPTModel,
     position: str = "last",

@@ -13,8 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..config import resolve_device
 from ..data.message_files import STDIN, Message, read_messages
-from ..device import resolve_device
 from ..errors import DataError, OptionError
 from ..evaluation import class_report, class_report_markdown
 from ..predict import ClassifierInfo, Prediction, check_threshold, classify_texts, load_saved

@@ -26,17 +26,17 @@ from torch import nn
 
 from ..data.message_files import Message, read_messages
 from ..errors import DataError
-from ..model import GPTModel
 from ..predict import (
     ClassifierInfo,
     Prediction,
     class_probabilities,
     classify_texts,
     encode_for_classifier,
+    gpt2_tokenizer,
     load_saved,
     read_probabilities,
+    token_embedding,
 )
-from ..tokenizer import get_tokenizer
 
 BATCH_SIZE = 8  # the book's batch: messages (or occluded copies of one) per forward pass
 MAX_MESSAGES = 10_000  # a larger file is for `gpt-from-scratch classify --file`, not one web request
@@ -98,7 +98,7 @@ class ServedClassifier:
     ):
         classifier.requires_grad_(False)  # never trained here: gradient x input asks only for the inputs'
         self.classifier = classifier
-        self.embedding = next(m for m in classifier.modules() if isinstance(m, GPTModel)).tok_emb
+        self.embedding = token_embedding(classifier)
         self.info = info
         self.tokenizer = tokenizer
         self.model_dir = model_dir
@@ -111,7 +111,7 @@ class ServedClassifier:
     def load(cls, model_dir: str | Path, device: torch.device | str = "cpu") -> ServedClassifier:
         """Load the classifier `finetune` wrote to model_dir, reading the token it was trained to read."""
         classifier, info = load_saved(model_dir, device)
-        return cls(classifier, info, get_tokenizer(), Path(model_dir))
+        return cls(classifier, info, gpt2_tokenizer(), Path(model_dir))
 
     def predict(self, texts: Sequence[str], names: Sequence[str] | None = None) -> list[Prediction]:
         """The `classify` command's predictions; a message longer than training's is truncated."""
