@@ -26,26 +26,40 @@ CHECKS = Path("gpt_from_scratch") / "grading" / "checks.py"
 
 
 def write_release(out: str | Path) -> Path:
-    """Write the student release into out (a new or empty folder); return its path."""
+    """Write the student release into out (a new or empty folder), all of it or nothing; return its path."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise GPTFromScratchError(f"{out} is not empty: give a new folder for the release")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GPTFromScratchError(f"{out} is not an empty folder: give a new folder for the release")
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        lay_out(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rmdir()
+    partial.rename(out)
+    return out
+
+
+def lay_out(folder: Path) -> None:
+    """Write the release's files into folder."""
     package = shutil.ignore_patterns(*LEFT_OUT_OF_PACKAGE, "__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "gpt_from_scratch", out / "gpt_from_scratch", ignore=package)
-    (out / CHECKS).write_text(reference_in_release((ROOT / CHECKS).read_text()))
-    exercises = out / "exercises"
+    shutil.copytree(ROOT / "gpt_from_scratch", folder / "gpt_from_scratch", ignore=package)
+    (folder / CHECKS).write_text(reference_in_release((ROOT / CHECKS).read_text()))
+    exercises = folder / "exercises"
     shutil.copytree(EXERCISE_TESTS_DIR, exercises / "tests", ignore=IGNORED)
-    shutil.copy(ROOT / "exercises" / "__init__.py", exercises / "__init__.py")
-    shutil.copy(ROOT / "exercises" / "README.md", exercises / "README.md")
+    for name in ("__init__.py", "README.md"):
+        shutil.copy(ROOT / "exercises" / name, exercises / name)
     for concept in CONCEPTS:
         (exercises / f"{concept}.py").write_text(stub_source(concept))
-    shutil.copytree(ROOT / "notebooks", out / "notebooks", ignore=IGNORED)
-    shutil.copytree(ROOT / "tests" / "data", out / "tests" / "data", ignore=IGNORED)
-    shutil.copy(ROOT / "conftest.py", out / "conftest.py")
-    shutil.copy(ROOT / ".gitignore", out / ".gitignore")
-    shutil.copy(STUDENT_README, out / "README.md")
-    (out / "pyproject.toml").write_text(without_solutions((ROOT / "pyproject.toml").read_text()))
-    return out
+    shutil.copytree(ROOT / "notebooks", folder / "notebooks", ignore=IGNORED)
+    shutil.copytree(ROOT / "tests" / "data", folder / "tests" / "data", ignore=IGNORED)
+    for name in ("conftest.py", ".gitignore"):
+        shutil.copy(ROOT / name, folder / name)
+    shutil.copy(STUDENT_README, folder / "README.md")
+    (folder / "pyproject.toml").write_text(without_solutions((ROOT / "pyproject.toml").read_text()))
 
 
 def reference_in_release(checks: str) -> str:
