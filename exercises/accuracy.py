@@ -22,6 +22,10 @@ def calc_accuracy_batch(
     Predict from the last token's logits, like the loss: logits (batch, num_tokens, num_classes)
     -> last position (batch, num_classes) -> predicted class (batch,). No gradients are needed.
 
+    Contract: two Python ints. The model runs on `device`, inside `with torch.no_grad():`, so no
+    graph is built; its mode, weights and gradients, the inputs and torch's global settings are left
+    as they were.
+
     Hint: the prediction is the argmax over the classes, not over the batch; `torch.no_grad()`.
     """
     raise NotImplementedError("exercises/accuracy.py::calc_accuracy_batch")
@@ -37,6 +41,10 @@ def calc_accuracy_loader(
 
     num_batches=None means every batch; a num_batches larger than the loader means every batch too.
     Put the model in eval mode first. Count examples, not batches: the last batch may be smaller.
+
+    Contract: a Python float in [0, 1], the same on every call. Every submodule ends in eval mode
+    (model.eval(), not model.training = False). num_batches=0, or a loader with no examples, raises
+    ValueError: no example classified means no accuracy. Weights and gradients are left alone.
 
     Hint: add up calc_accuracy_batch's two numbers over the batches, then divide once at the end.
     """

@@ -18,6 +18,10 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     The new head keeps nn.Linear's default bias. Read emb_dim from the model rather than assuming
     768, so the same code serves every GPT-2 size. Return the model.
 
+    Contract: the same model object comes back, and only its out_head changes: every other
+    parameter keeps its values and requires_grad, every submodule its training mode. The new head's
+    parameters require grad: it is the part that always trains.
+
     Hint: the old head knows its input width: `model.out_head.in_features`.
     """
     raise NotImplementedError("exercises/classification_head.py::replace_head")
@@ -32,6 +36,9 @@ def freeze_all_but(model: nn.Module, trainable: str) -> nn.Module:
     - "last_two_blocks": the same with the last two blocks;
     - "all": every parameter trains.
     Any other value raises ValueError naming the choices.
+
+    Contract: only requires_grad changes, and the result does not depend on what was frozen
+    before (set every parameter's flag, True or False). Values and training modes stay as they were.
 
     Hint: `for param in module.parameters(): param.requires_grad = ...` works on any submodule.
     """

@@ -22,6 +22,11 @@ def calc_loss_batch(
     `device`, run the model to get logits of shape (batch, num_tokens, num_classes), keep the
     last position only, and compare with the labels. Return a scalar tensor that can backpropagate.
 
+    Contract: a scalar tensor on `device`, with the logits' dtype, connected to the model's
+    parameters (its gradient is checked against the reference). It neither calls backward() nor
+    steps an optimizer (the training loop does both): the model's weights, .grad, requires_grad and
+    training mode are left as they were, and so are the inputs and torch's global settings.
+
     Hint: with the causal mask, position -1 is the only one that has attended to every token.
     `torch.nn.functional.cross_entropy` expects (batch, num_classes) logits.
     """

@@ -22,6 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from mutants import MUTANTS  # noqa: E402
 
 from gpt_from_scratch.grading.checks import GOLDEN_DIR, TokenLookup  # noqa: E402
+from gpt_from_scratch.grading.contract import guarded_global_state  # noqa: E402
 from gpt_from_scratch.model import GPTConfig, GPTModel, MultiHeadAttention  # noqa: E402
 from solutions import accuracy, attention, causal_mask, classification_head, loss  # noqa: E402
 
@@ -37,7 +38,29 @@ HEAD_CONFIG = GPTConfig(vocab_size=50, context_length=8, emb_dim=8, n_heads=2, n
 
 
 def randn(seed: int, *shape: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def gradients(key: str, function, inputs: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    """The reference's gradients of sum(output * upstream) with respect to each input, and the upstreams.
+
+    function(*inputs) returns a tuple of outputs; each upstream gradient is drawn from its own seed.
+    The exercise tests give the learner's function the same inputs and upstreams
+    (checks.assert_gradients_match_golden).
+    """
+    leaves = {name: torch.nn.Parameter(t.detach().clone()) for name, t in inputs.items()}
+    outputs = function(*leaves.values())
+    upstream = {f"{key}.upstream.{i}": randn(seed + i, *o.shape) for i, o in enumerate(outputs)}
+    total = sum((o * u).sum() for o, u in zip(outputs, upstream.values(), strict=True))
+    grads = torch.autograd.grad(total, list(leaves.values()))
+    return upstream | {f"{key}.grad.{name}": g for name, g in zip(leaves, grads, strict=True)}
+
+
+CTX = ("context", "weights")
+
+
+def clones(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(t.clone() for t in tensors)
 
 
 def attention_golden() -> tuple[dict, dict, list]:
@@ -53,11 +76,20 @@ def attention_golden() -> tuple[dict, dict, list]:
     inputs = {"sdpa.queries": q, "sdpa.keys": k, "sdpa.values": v, "sdpa.mask": mask}
     inputs |= {"heads.x": x, "heads.split_output": heads, "mha.x": mha_x, "mha.output": mha_output}
     inputs |= {f"mha.state.{name}": t for name, t in mha.state_dict().items()}
+    inputs |= gradients(
+        "sdpa.masked",
+        lambda q, k, v: attention.scaled_dot_product_attention(q, k, v, mask),
+        {"queries": q, "keys": k, "values": v},
+        seed=20,
+    )
+    inputs |= gradients("heads.split", lambda x: (attention.split_heads(x, 3),), {"x": x}, seed=22)
+    inputs |= gradients("heads.merged", lambda h: (attention.merge_heads(h),), {"x": heads}, seed=23)
+    # Every call gets its own copies: a mistake that writes into its inputs must not change the next call's.
     cases = [
-        ("sdpa.unmasked", "scaled_dot_product_attention", lambda f: f(q, k, v, None), ("context", "weights")),
-        ("sdpa.masked", "scaled_dot_product_attention", lambda f: f(q, k, v, mask), ("context", "weights")),
-        ("heads.split", "split_heads", lambda f: f(x, 3), None),
-        ("heads.merged", "merge_heads", lambda f: f(heads), None),
+        ("sdpa.unmasked", "scaled_dot_product_attention", lambda f: f(*clones(q, k, v), None), CTX),
+        ("sdpa.masked", "scaled_dot_product_attention", lambda f: f(*clones(q, k, v), mask), CTX),
+        ("heads.split", "split_heads", lambda f: f(x.clone(), 3), None),
+        ("heads.merged", "merge_heads", lambda f: f(heads.clone()), None),
     ]
     return inputs, {"heads.num_heads": 3}, cases
 
@@ -66,6 +98,12 @@ def causal_mask_golden() -> tuple[dict, dict, list]:
     scores = randn(8, 2, 4, 4)
     mask = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)  # an input, written out
     inputs = {"apply.scores": scores, "apply.mask": mask}
+    inputs |= gradients(
+        "apply.masked",
+        lambda s: (torch.softmax(causal_mask.apply_mask(s, mask), dim=-1),),
+        {"scores": scores},
+        seed=24,
+    )
     cases = [
         ("mask.5", "causal_mask", lambda f: f(5), None),
         ("mask.1", "causal_mask", lambda f: f(1), None),
@@ -78,7 +116,8 @@ def trainable_names(freeze, trainable: str) -> list[str]:
     torch.manual_seed(0)
     model = classification_head.replace_head(GPTModel(HEAD_CONFIG), 2)
     try:
-        freeze(model, trainable)
+        with guarded_global_state():  # a mistake may switch off grad mode for the program
+            freeze(model, trainable)
     except ValueError:
         return []
     return [name for name, p in model.named_parameters() if p.requires_grad]
@@ -103,10 +142,23 @@ def lookup_inputs(seed: int, batch: int, num_tokens: int) -> dict[str, torch.Ten
     }
 
 
+def lookup(table: torch.nn.Parameter) -> TokenLookup:
+    """A TokenLookup whose table is this very parameter, so that gradients reach it."""
+    model = TokenLookup(table.detach())
+    model.table = table
+    return model
+
+
 def loss_golden() -> tuple[dict, dict, list]:
     data = lookup_inputs(9, batch=6, num_tokens=5)
     model = TokenLookup(data["table"])
     inputs = {f"batch.{name}": t for name, t in data.items()}
+    inputs |= gradients(
+        "batch.loss",
+        lambda table: (loss.calc_loss_batch(data["inputs"], data["targets"], lookup(table), "cpu"),),
+        {"table": data["table"]},
+        seed=25,
+    )
     cases = [
         ("batch.loss", "calc_loss_batch", lambda f: f(data["inputs"], data["targets"], model, "cpu"), None)
     ]
@@ -130,13 +182,13 @@ def accuracy_golden() -> tuple[dict, dict, list]:
         (
             "loader.all",
             "calc_accuracy_loader",
-            lambda f: torch.tensor(f(loader, model, "cpu"), dtype=torch.float64),
+            lambda f: torch.as_tensor(f(loader, model, "cpu"), dtype=torch.float64),
             None,
         ),
         (
             "loader.first2",
             "calc_accuracy_loader",
-            lambda f: torch.tensor(f(loader, model, "cpu", 2), dtype=torch.float64),
+            lambda f: torch.as_tensor(f(loader, model, "cpu", 2), dtype=torch.float64),
             None,
         ),
     ]
@@ -182,7 +234,8 @@ def build(concept: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         for m in MUTANTS:
             if m.concept == concept and m.function == function:
                 try:
-                    result = call(m.implementation)
+                    with guarded_global_state():  # a mistake may switch off grad mode for the program
+                        result = call(m.implementation)
                     mistake = outputs(key, result, names)
                 except Exception:  # a mutant that crashes on these inputs needs no recognising
                     continue

@@ -24,16 +24,18 @@ class Mutant:
     function: str  # the function it replaces
     implementation: Callable
     hint: str  # what a learner whose output matches this mutant should look at
+    # Words that one of the failure messages must contain: the mistake named, or the property it breaks.
+    says: str = ""
 
 
 MUTANTS: list[Mutant] = []
 
 
-def mutant(concept: str, function: str, hint: str) -> Callable[[Callable], Callable]:
+def mutant(concept: str, function: str, hint: str, says: str = "") -> Callable[[Callable], Callable]:
     """Register the decorated function as a mutant of concept.function."""
 
     def register(implementation: Callable) -> Callable:
-        MUTANTS.append(Mutant(implementation.__name__, concept, function, implementation, hint))
+        MUTANTS.append(Mutant(implementation.__name__, concept, function, implementation, hint, says))
         return implementation
 
     return register
@@ -445,3 +447,491 @@ def loader_ignores_num_batches(data_loader, model, device, num_batches=None):
 @mutant("accuracy", "calc_accuracy_loader", "num_batches=2 means batches 0 and 1: check your loop's bound")
 def loader_one_batch_too_many(data_loader, model, device, num_batches=None):
     return _loader_accuracy(data_loader, model, device, num_batches, extra=1 if num_batches else 0)
+
+
+# === What the values alone do not show ==========================================================
+# Each mistake below returns the right values on the tests' inputs, or nearly: what it breaks is the
+# rest of the contract (global state, the caller's tensors, gradients, devices, the model's state,
+# the edges of an argument, the return types). `says` is what the failure message must state.
+def _reference_attention(queries, keys, values, mask):
+    from solutions.attention import scaled_dot_product_attention
+
+    return scaled_dot_product_attention(queries, keys, values, mask)
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "leave torch's grad mode alone: `with torch.no_grad():`, never torch.set_grad_enabled(False)",
+    says="torch's grad mode was on before the call and off after",
+)
+def attention_switches_grad_off(queries, keys, values, mask=None):
+    torch.set_grad_enabled(False)
+    return _reference_attention(queries, keys, values, mask)
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "mask the scores with differentiable operations: no torch.no_grad() around them",
+    says="no gradient reaches `queries`",
+)
+def attention_masks_under_no_grad(queries, keys, values, mask=None):
+    scores = queries @ keys.transpose(-2, -1)
+    if mask is not None:
+        with torch.no_grad():  # the masked scores lose their graph: W_query and W_key would never train
+            scores = apply_mask(scores, mask)
+    weights = torch.softmax(scores / math.sqrt(keys.shape[-1]), dim=-1)
+    return weights @ values, weights
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "keys.transpose(-2, -1) makes a new view: transpose_ turns the caller's keys around",
+    says="the caller's `keys` changed shape",
+)
+def attention_transposes_keys_in_place(queries, keys, values, mask=None):
+    scores = queries @ keys.transpose_(-2, -1)
+    if mask is not None:
+        scores = apply_mask(scores, mask)
+    weights = torch.softmax(scores / math.sqrt(queries.shape[-1]), dim=-1)
+    return weights @ values, weights
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "PyTorch's fused attention reads a boolean attn_mask the other way round (True = may attend): "
+    "pass ~mask, or mask the scores yourself",
+)
+def attention_fused_with_our_mask(queries, keys, values, mask=None):
+    weights = _reference_attention(queries, keys, values, mask)[1]
+    context = nn.functional.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
+    return context, weights
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "the values need their gradient too: no .detach()",
+    says="no gradient reaches `values`",
+)
+def attention_detaches_values(queries, keys, values, mask=None):
+    context, weights = _reference_attention(queries, keys, values, mask)
+    return weights @ values.detach(), weights
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "leave the default dtype alone: convert your own tensors instead",
+    says="torch's default dtype was",
+)
+def attention_sets_default_dtype(queries, keys, values, mask=None):
+    torch.set_default_dtype(torch.float64)
+    return _reference_attention(queries, keys, values, mask)
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "make tensors on the inputs' device: torch.full(...) without device= lands on the CPU",
+    says="meta",
+)
+def attention_fills_on_the_default_device(queries, keys, values, mask=None):
+    scores = queries @ keys.transpose(-2, -1)
+    if mask is not None:
+        scores = torch.where(mask, torch.full(scores.shape, float("-inf")), scores)
+    weights = torch.softmax(scores / math.sqrt(keys.shape[-1]), dim=-1)
+    return weights @ values, weights
+
+
+@mutant(
+    "attention",
+    "split_heads",
+    "reshape the tensor itself: a copy through .tolist() is cut off from the gradient",
+    says="no gradient flows back",
+)
+def split_heads_through_a_list(x, num_heads):
+    batch, num_tokens, d_out = x.shape
+    copy = torch.tensor(x.tolist(), dtype=x.dtype)
+    return copy.view(batch, num_tokens, num_heads, d_out // num_heads).transpose(1, 2)
+
+
+@mutant(
+    "attention",
+    "merge_heads",
+    "x.transpose(1, 2) makes a new view: transpose_ turns the caller's tensor around",
+    says="changed shape",
+)
+def merge_heads_transposes_in_place(x):
+    batch, num_heads, num_tokens, head_dim = x.shape
+    return x.transpose_(1, 2).reshape(batch, num_tokens, num_heads * head_dim)
+
+
+@mutant(
+    "attention",
+    "split_heads",
+    "keep the batch dimension: .squeeze() drops it for a batch of one",
+    says="split_heads returned shape",
+)
+def split_heads_squeezes(x, num_heads):
+    batch, num_tokens, d_out = x.shape
+    return x.view(batch, num_tokens, num_heads, d_out // num_heads).transpose(1, 2).squeeze(0)
+
+
+_MASK_1024 = torch.triu(torch.ones(1024, 1024, dtype=torch.bool), diagonal=1)  # GPT-2's context
+
+
+@mutant(
+    "causal_mask",
+    "causal_mask",
+    "build the mask for each call's num_tokens: a mask made once for GPT-2's 1,024 tokens is too small",
+    says="a mask made once for 1,024 tokens is too small",
+)
+def mask_precomputed_for_1024(num_tokens, device=None):
+    return _MASK_1024[:num_tokens, :num_tokens].to(device) if device else _MASK_1024[:num_tokens, :num_tokens]
+
+
+@mutant(
+    "causal_mask",
+    "causal_mask",
+    "create the mask on `device`: torch.ones(..., device=device)",
+    says="create it on `device`",
+)
+def mask_on_the_default_device(num_tokens, device=None):
+    return torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
+
+
+@mutant(
+    "causal_mask",
+    "causal_mask",
+    "pass device= to the tensor; torch.set_default_device changes it for the whole program",
+    says="torch's default device was",
+)
+def mask_sets_the_default_device(num_tokens, device=None):
+    if device is not None:
+        torch.set_default_device(device)
+    return torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
+
+
+@mutant(
+    "causal_mask",
+    "apply_mask",
+    "mask with differentiable operations: under torch.no_grad() the scores lose their gradient",
+    says="no gradient flows back",
+)
+def fill_under_no_grad(scores, mask):
+    with torch.no_grad():
+        return scores.masked_fill(mask, float("-inf"))
+
+
+@mutant(
+    "causal_mask",
+    "apply_mask",
+    "a 0/1 mask times -inf gives nan where the mask is 0 (0 x -inf): use masked_fill",
+)
+def fill_by_multiplying(scores, mask):
+    return scores + mask * float("-inf")
+
+
+@mutant(
+    "causal_mask",
+    "apply_mask",
+    "make the fill value on the scores' device (or pass a Python float to masked_fill)",
+    says="meta",
+)
+def fill_with_a_cpu_tensor(scores, mask):
+    return torch.where(mask.cpu(), torch.tensor(float("-inf")), scores.cpu())
+
+
+@mutant(
+    "classification_head",
+    "replace_head",
+    "leave the model's mode alone: model.eval() is the caller's choice",
+    says="out of training mode",
+)
+def head_switches_to_eval(model, num_classes):
+    model.out_head = nn.Linear(model.out_head.in_features, num_classes)
+    return model.eval()
+
+
+@mutant(
+    "classification_head",
+    "replace_head",
+    "replace the head only: freezing is freeze_all_but's job",
+    says="changed requires_grad",
+)
+def head_freezes_the_rest(model, num_classes):
+    for param in model.parameters():
+        param.requires_grad = False
+    model.out_head = nn.Linear(model.out_head.in_features, num_classes)
+    return model
+
+
+@mutant(
+    "classification_head",
+    "replace_head",
+    "keep the pretrained weights: re-initialising the model throws them away",
+    says="changed the values",
+)
+def head_reinitialises_the_model(model, num_classes):
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+    model.out_head = nn.Linear(model.out_head.in_features, num_classes)
+    return model
+
+
+@mutant(
+    "classification_head",
+    "replace_head",
+    "the new head's parameters must require grad: it is the part that always trains",
+    says="no gradient reaches out_head",
+)
+def head_made_frozen(model, num_classes):
+    model.out_head = nn.Linear(model.out_head.in_features, num_classes).requires_grad_(False)
+    return model
+
+
+@mutant(
+    "classification_head",
+    "freeze_all_but",
+    "freezing changes requires_grad only: model.eval() is the caller's choice",
+    says="out of training mode",
+)
+def freeze_switches_to_eval(model, trainable):
+    from solutions.classification_head import freeze_all_but
+
+    return freeze_all_but(model, trainable).eval()
+
+
+@mutant(
+    "classification_head",
+    "freeze_all_but",
+    "requires_grad is set per parameter; torch.set_grad_enabled(False) switches off all gradients",
+    says="torch's grad mode was on before the call and off after",
+)
+def freeze_switches_grad_off(model, trainable):
+    from solutions.classification_head import freeze_all_but
+
+    torch.set_grad_enabled(False)
+    return freeze_all_but(model, trainable)
+
+
+def _reference_loss(input_batch, target_batch, model, device):
+    from solutions.loss import calc_loss_batch
+
+    return calc_loss_batch(input_batch, target_batch, model, device)
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "return the loss: loss.backward() belongs to the training loop",
+    says="the function ran backward()",
+)
+def loss_runs_backward(input_batch, target_batch, model, device):
+    loss = _reference_loss(input_batch, target_batch, model, device)
+    loss.backward(retain_graph=True)
+    return loss
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "leave the model's mode alone: the loss runs in training and in evaluation",
+    says="out of",
+)
+def loss_switches_to_train(input_batch, target_batch, model, device):
+    model.train()
+    return _reference_loss(input_batch, target_batch, model, device)
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "leave the model's mode alone: model.eval() here would switch dropout off for training",
+    says="out of training mode",
+)
+def loss_switches_to_eval(input_batch, target_batch, model, device):
+    model.eval()
+    return _reference_loss(input_batch, target_batch, model, device)
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "move the batch to `device`, whatever it is",
+    says="move the batch with .to(device)",
+)
+def loss_on_the_cpu_always(input_batch, target_batch, model, device):
+    return _reference_loss(input_batch, target_batch, model, "cpu")
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "return the loss as a tensor connected to the model: torch.tensor(loss.item()) has no gradient",
+    says="no gradient flows back",
+)
+def loss_rebuilt_from_item(input_batch, target_batch, model, device):
+    return torch.tensor(_reference_loss(input_batch, target_batch, model, device).item())
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "compute the loss only: an optimizer step belongs to the training loop",
+    says="changed the values",
+)
+def loss_takes_an_optimizer_step(input_batch, target_batch, model, device):
+    loss = _reference_loss(input_batch, target_batch, model, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.zero_grad()
+    loss.backward(retain_graph=True)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def _reference_batch(input_batch, target_batch, model, device):
+    from solutions.accuracy import calc_accuracy_batch
+
+    return calc_accuracy_batch(input_batch, target_batch, model, device)
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_batch",
+    "enter torch.no_grad() with `with`: called as a statement it does nothing",
+    says="with gradient recording on",
+)
+def accuracy_no_grad_as_a_statement(input_batch, target_batch, model, device):
+    torch.no_grad()
+    logits = model(input_batch.to(device))[:, -1, :]
+    predicted = logits.argmax(dim=-1)
+    return int((predicted == target_batch.to(device)).sum().item()), predicted.shape[0]
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_batch",
+    "`with torch.no_grad():` switches gradients off for the block only; set_grad_enabled(False) for good",
+    says="torch's grad mode was on before the call and off after",
+)
+def accuracy_switches_grad_off(input_batch, target_batch, model, device):
+    torch.set_grad_enabled(False)
+    return _reference_batch(input_batch, target_batch, model, device)
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_batch",
+    "return the counts as ints, not floats",
+    says="return two Python ints",
+)
+def accuracy_counts_as_floats(input_batch, target_batch, model, device):
+    correct, total = _reference_batch(input_batch, target_batch, model, device)
+    return float(correct), float(total)
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_batch",
+    "return the count as an int (.item()), not a tensor",
+    says="return two Python ints",
+)
+def accuracy_count_as_a_tensor(input_batch, target_batch, model, device):
+    with torch.no_grad():
+        predicted = model(input_batch.to(device))[:, -1, :].argmax(dim=-1)
+    return (predicted == target_batch.to(device)).sum(), len(predicted)
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_batch",
+    "leave the model's mode alone here: calc_accuracy_loader is the one that calls model.eval()",
+    says="out of training mode",
+)
+def accuracy_batch_switches_to_eval(input_batch, target_batch, model, device):
+    model.eval()
+    return _reference_batch(input_batch, target_batch, model, device)
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_batch",
+    "move the batch to `device` before the forward pass",
+    says="move the batch with .to(device)",
+)
+def accuracy_batch_ignores_the_device(input_batch, target_batch, model, device):
+    return _reference_batch(input_batch, target_batch, model, "cpu")
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_loader",
+    "model.eval() switches every submodule; model.training = False only the top one",
+    says="model.training = False switches only the top",
+)
+def loader_sets_only_the_top_flag(data_loader, model, device, num_batches=None):
+    model.training = False  # the submodules stay in training mode: dropout inside stays on
+    correct = total = 0
+    for i, (x, y) in enumerate(data_loader):
+        if num_batches is not None and i >= num_batches:
+            break
+        c, n = _reference_batch(x, y, model, device)
+        correct, total = correct + c, total + n
+    return correct / total
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_loader",
+    "num_batches=0 asks for no batch: `if not num_batches` reads 0 as None",
+    says="num_batches=0",
+)
+def loader_reads_zero_as_all(data_loader, model, device, num_batches=None):
+    return _loader_accuracy(data_loader, model, device, num_batches or None)
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_loader",
+    "count the examples you classified: num_batches x batch_size overcounts past the loader's end",
+    says="num_batches beyond the loader's length means all batches",
+)
+def loader_counts_num_batches_times_batch_size(data_loader, model, device, num_batches=None):
+    model.eval()
+    correct = 0
+    for i, (x, y) in enumerate(data_loader):
+        if num_batches is not None and i >= num_batches:
+            break
+        correct += _reference_batch(x, y, model, device)[0]
+    total = len(data_loader.dataset) if num_batches is None else num_batches * data_loader.batch_size
+    return correct / total
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_loader",
+    "an empty loader has no accuracy: raise ValueError, not return 0",
+    says="raise ValueError",
+)
+def loader_empty_is_zero(data_loader, model, device, num_batches=None):
+    try:
+        return _loader_accuracy(data_loader, model, device, num_batches)
+    except ZeroDivisionError:
+        return 0.0
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_loader",
+    "return a Python float, not a tensor",
+    says="return a Python float",
+)
+def loader_returns_a_tensor(data_loader, model, device, num_batches=None):
+    return torch.tensor(_loader_accuracy(data_loader, model, device, num_batches))

@@ -66,7 +66,7 @@ def test_every_exercise_has_tests_and_mutants():
     assert set(EXERCISES) == set(CONCEPTS)
     per_concept = Counter(m.concept for m in MUTANTS)
     assert set(per_concept) == set(CONCEPTS)
-    assert len(MUTANTS) >= 20
+    assert len(MUTANTS) >= 70
     assert len({m.name for m in MUTANTS}) == len(MUTANTS)
 
 
@@ -120,3 +120,23 @@ def test_no_hint_names_another_mistake(runs, mutant):
         if f"Hint: {hint}" in output
     }
     assert wrong == {}, f"mutant {mutant.name} ({mutant.hint}) was shown another mistake's hint"
+
+
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.says], ids=lambda m: f"{m.concept}.{m.name}")
+def test_the_message_names_the_mistake_or_the_property_it_breaks(runs, mutant):
+    outputs = runs["mutants"][mutant.name]["outputs"]
+    assert any(mutant.says in output for output in outputs.values()), (
+        f"mutant {mutant.name} is caught, but no failure message says {mutant.says!r}:\n"
+        + "\n---\n".join(outputs.values())[:3000]
+    )
+
+
+@pytest.mark.parametrize("concept", CONCEPTS)
+def test_the_committed_stubs_state_the_solutions_contracts(concept):
+    # One text per function: the learner's stub, the generated stub and the reference say the same.
+    def docstrings(source: str) -> dict[str, str | None]:
+        return {f.name: ast.get_docstring(f) for f in public_functions(ast.parse(source))}
+
+    committed = docstrings((EXERCISES_DIR / f"{concept}.py").read_text())
+    assert committed == docstrings((SOLUTIONS_DIR / f"{concept}.py").read_text())
+    assert all("Contract" in text for text in committed.values())

@@ -8,12 +8,14 @@ the learner's exercises/ (gpt_from_scratch/grading/stubs.py).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from gpt_from_scratch.grading import precheck
 from gpt_from_scratch.grading.plugin import property_failure
@@ -226,3 +228,117 @@ def test_an_error_inside_the_learners_function_is_explained(tmp_path):
     assert "at exercises/loss.py line 6: return torch.nn.functional.cross_entropy(logits[:, -1, :, 0]" in out
     assert "input_batch=tensor of shape (6, 5), dtype torch.int64" in out
     assert "it should return: a scalar tensor (shape ())" in out
+
+
+def test_the_arguments_are_reported_as_they_were_passed(tmp_path):
+    # The learner's function reassigns target_batch before the error: the report shows what it was given.
+    copy = write_checkout(tmp_path)
+    (copy / "loss.py").write_text(
+        "import torch\n\n\n"
+        "def calc_loss_batch(input_batch, target_batch, model, device):\n"
+        "    target_batch = target_batch[0]\n"
+        "    return torch.nn.functional.cross_entropy(model(input_batch)[:, -1, :], target_batch)\n"
+    )
+    result = run_exercises("--impl", "exercises", "-m", "loss", "-k", "matches_golden", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "exercises/loss.py::calc_loss_batch raised" in result.stdout
+    assert "target_batch=tensor of shape (6,), dtype torch.int64" in result.stdout
+    assert "target_batch=tensor of shape ()" not in result.stdout
+
+
+def test_an_error_pytorch_raises_later_names_the_learners_function(tmp_path):
+    # A loss cut off from the graph fails only when the test calls backward(), outside the learner's code.
+    copy = write_checkout(tmp_path)
+    (copy / "loss.py").write_text(
+        "import torch\n\n\n"
+        "def calc_loss_batch(input_batch, target_batch, model, device):\n"
+        "    logits = model(input_batch)[:, -1, :]\n"
+        "    return torch.nn.functional.cross_entropy(logits, target_batch).detach()\n"
+    )
+    result = run_exercises("--impl", "exercises", "-m", "loss", "-k", "backpropagated", cwd=tmp_path)
+    assert result.returncode == 1
+    expected = "PyTorch raised RuntimeError after exercises/loss.py::calc_loss_batch had returned"
+    assert expected in result.stdout
+    assert "calc_loss_batch was last given: input_batch=tensor of shape (6, 5)" in result.stdout
+
+
+def test_a_call_that_changes_global_state_fails_and_the_state_is_put_back():
+    from gpt_from_scratch.grading.contract import checked
+
+    def switches_gradients_off(x):
+        torch.set_grad_enabled(False)
+        torch.set_default_dtype(torch.float64)
+        return x * 2
+
+    with pytest.raises(pytest.fail.Exception) as failure:
+        checked("loss", "calc_loss_batch", switches_gradients_off)(torch.ones(2))
+    assert "calc_loss_batch changed what it must leave alone" in str(failure.value)
+    assert "torch's grad mode was on before the call and off after" in str(failure.value)
+    assert "torch's default dtype was torch.float32 before the call and torch.float64 after" in str(
+        failure.value
+    )
+    assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32  # the next test is safe
+
+
+def test_a_call_that_writes_into_its_argument_names_it():
+    from gpt_from_scratch.grading.contract import checked
+
+    scores = torch.zeros(2, 3)
+    with pytest.raises(pytest.fail.Exception, match=r"the caller's `scores` was changed in place \(4 of 6"):
+        checked("causal_mask", "apply_mask", lambda scores, mask: scores.masked_fill_(mask, 1.0))(
+            scores, torch.tensor([True, False, True])
+        )
+
+
+@pytest.mark.slow
+def test_the_exercise_tests_grade_from_an_installed_wheel(tmp_path):
+    # A course may install the package instead of cloning it: the golden files travel in the wheel.
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    build = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(wheels),
+    ]
+    subprocess.run([*build, str(ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next(wheels.glob("gpt_from_scratch-*.whl"))
+    install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    assert sorted(p.name for p in (site / "exercises" / "tests" / "golden").iterdir()) == sorted(
+        p.name for p in (ROOT / "exercises" / "tests" / "golden").glob("*.safetensors")
+    )
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "exercises.tests", "--rootdir", str(site), "-q"]
+        + ["-p", "gpt_from_scratch.grading.plugin", "-p", "no:cacheprovider", "--impl", "solutions"]
+        + [f"--results-json={out}"],
+        cwd=outside,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert (
+        f"{site}/exercises/tests/golden"
+        in subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from gpt_from_scratch.grading.checks import GOLDEN_DIR; print(GOLDEN_DIR)",
+            ],
+            cwd=outside,
+            env={**os.environ, "PYTHONPATH": str(site)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert json.loads(out.read_text())["score"] == pytest.approx(TOTAL_POINTS)

@@ -9,7 +9,15 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
-from gpt_from_scratch.grading.checks import TokenLookup, assert_matches_golden, golden, impl, where
+from gpt_from_scratch.grading.checks import (
+    DeviceCheckingLookup,
+    GradModeRecorder,
+    TokenLookup,
+    assert_matches_golden,
+    golden,
+    impl,
+    where,
+)
 
 pytestmark = pytest.mark.accuracy
 
@@ -160,3 +168,108 @@ def test_loader_accuracy_counts_the_last_partial_batch_and_gives_the_same_answer
         f"got {first!r}. Divide the total correct by the total number of examples."
     )
     assert second == first, f"{LOADER} gave {first!r}, then {second!r} on the same loader: keep no state"
+
+
+def test_batch_counts_are_python_ints():
+    g, model, _ = golden_setup()
+    result = impl("accuracy").calc_accuracy_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+    kinds = tuple(type(count).__name__ for count in result) if isinstance(result, tuple) else None
+    assert kinds == ("int", "int"), (
+        f"{BATCH} returned counts of types {kinds or type(result).__name__}: return two Python ints "
+        "(int(tensor.sum().item())), not floats or tensors, so that the caller can add them up exactly"
+    )
+
+
+def test_loader_accuracy_is_a_python_float():
+    _, model, loader = golden_setup()
+    accuracy = impl("accuracy").calc_accuracy_loader(loader, model, "cpu")
+    assert type(accuracy) is float, (
+        f"{LOADER} returned a {type(accuracy).__name__}: return a Python float (correct / total of two ints)"
+    )
+
+
+@pytest.mark.parametrize("function", ["calc_accuracy_batch", "calc_accuracy_loader"])
+def test_accuracy_builds_no_graph(function):
+    # Evaluating needs no gradients: recording the graph would only cost memory and time.
+    g, _, loader = golden_setup()
+    model = GradModeRecorder(g["batch.table"])
+    if function == "calc_accuracy_batch":
+        impl("accuracy").calc_accuracy_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+    else:
+        impl("accuracy").calc_accuracy_loader(loader, model, "cpu")
+    assert model.grad_enabled and not any(model.grad_enabled), (
+        f"{where('accuracy', function)} ran the model with gradient recording on: run the forward pass "
+        "inside `with torch.no_grad():` (torch.no_grad() on a line of its own does nothing)"
+    )
+
+
+class LookupWithDropout(TokenLookup):
+    """A TokenLookup whose logits go through dropout inside a submodule, as GPTModel's do."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__(table)
+        self.inner = torch.nn.Sequential(torch.nn.Dropout(0.5))
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.inner(super().forward(input_ids))
+
+
+def test_loader_puts_every_submodule_in_eval_mode():
+    g, _, loader = golden_setup()
+    model = LookupWithDropout(g["batch.table"]).train()
+    impl("accuracy").calc_accuracy_loader(loader, model, "cpu")
+    training = [name or "the model itself" for name, m in model.named_modules() if m.training]
+    assert training == [], (
+        f"{LOADER}: after the call, {training} are still in training mode, so dropout stays on: call "
+        "model.eval(), which switches every submodule; setting model.training = False switches only the top"
+    )
+
+
+@pytest.mark.parametrize("num_batches", [None, 1, 2, 3, 4, 100])
+def test_loader_accuracy_for_every_num_batches(num_batches):
+    # 10 examples in batches of 4, 4 and 2: num_batches=None or anything from 3 up means all of them.
+    g, model, loader = golden_setup()
+    accuracy = impl("accuracy").calc_accuracy_loader(loader, model, "cpu", num_batches)
+    used = 10 if num_batches is None else min(4 * num_batches, 10)
+    predicted = g["batch.table"][g["batch.inputs"][:used, -1]].argmax(dim=-1)
+    expected = (predicted == g["batch.targets"][:used]).sum().item() / used
+    assert accuracy == pytest.approx(expected, abs=1e-12), (
+        f"{LOADER}(num_batches={num_batches}) on 3 batches (4, 4 and 2 examples) returned {accuracy!r}; "
+        f"the first {used} examples give {expected!r}. num_batches beyond the loader's length means all "
+        "batches."
+    )
+
+
+@pytest.mark.parametrize("case", ["num_batches=0", "an empty loader"])
+def test_loader_refuses_to_average_no_examples(case):
+    g, model, loader = golden_setup()
+    if case == "an empty loader":
+        loader = DataLoader(TensorDataset(g["batch.inputs"][:0], g["batch.targets"][:0]), batch_size=4)
+    num_batches = 0 if case == "num_batches=0" else None
+    try:
+        result = impl("accuracy").calc_accuracy_loader(loader, model, "cpu", num_batches)
+    except ValueError:
+        return
+    except ZeroDivisionError:
+        pytest.fail(
+            f"{LOADER} with {case} divided by zero: check for no examples and raise a ValueError that "
+            "says so",
+            pytrace=False,
+        )
+    pytest.fail(
+        f"{LOADER} with {case} returned {result!r}, but no example was classified: an accuracy of nothing "
+        "is undefined, so raise ValueError (0.0 or nan would read as a real result)",
+        pytrace=False,
+    )
+
+
+def test_batch_runs_the_model_on_the_device_asked_for():
+    # PyTorch's "meta" device holds shapes but no values: it shows, without a GPU, where the model runs.
+    # Counting needs values, so on meta the call may stop after the forward pass with PyTorch's error.
+    g, _, _ = golden_setup()
+    model = DeviceCheckingLookup(g["batch.table"], "meta", BATCH)
+    try:
+        impl("accuracy").calc_accuracy_batch(g["batch.inputs"], g["batch.targets"], model, "meta")
+    except (RuntimeError, NotImplementedError) as error:
+        if "meta" not in str(error):
+            raise

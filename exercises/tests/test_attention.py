@@ -9,10 +9,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gpt_from_scratch.grading.checks import (
+    assert_gradients_match_golden,
     assert_matches_golden,
     check_shape,
     golden,
     impl,
+    learner_module,
     reference,
     reference_model,
     where,
@@ -29,7 +31,9 @@ ATOL, RTOL = 1e-5, 1e-5  # fp32 on inputs of size ~1: any CPU and torch version 
 def reference_apply_mask(monkeypatch: pytest.MonkeyPatch) -> None:
     # These tests check exercise 1 alone: the apply_mask your attention calls (exercise 2, imported
     # at the top of attention.py) is the reference one here, so the exercises can be done in any order.
-    monkeypatch.setattr(impl("attention"), "apply_mask", reference("causal_mask").apply_mask, raising=False)
+    monkeypatch.setattr(
+        learner_module("attention"), "apply_mask", reference("causal_mask").apply_mask, raising=False
+    )
 
 
 def sdpa(*args):
@@ -144,8 +148,9 @@ def test_masked_attention_at_t_ignores_keys_after_t(num_tokens, t, seed):
     before, _ = sdpa(q, k, v, mask)
     after, _ = sdpa(q, k2, v2, mask)
     assert torch.allclose(before[:, : t + 1], after[:, : t + 1], atol=1e-5), (
-        f"{SDPA}: with the causal mask, the output at position {t} changed when later keys and values "
-        "changed. Apply the mask to the scores before the softmax."
+        f"{SDPA}: with the causal mask, the output at position {t} changed when only the keys and values "
+        f"after position {t} changed, so position {t} sees the future. mask[i, j] is True where query i "
+        "must NOT see key j."
     )
 
 
@@ -298,4 +303,47 @@ def test_multi_head_attention_with_one_example_or_one_token(batch, num_tokens):
     assert torch.allclose(actual, expected, atol=1e-5), (
         f"MultiHeadAttention with batch={batch}, num_tokens={num_tokens} differs from the reference by "
         f"{(actual - expected).abs().max().item():.3g}"
+    )
+
+
+def test_gradients_of_attention_match_golden():
+    # Training needs the gradient to reach the queries and keys (through the scores and the mask) and
+    # the values: they come from W_query, W_key and W_value, which would otherwise never learn.
+    g = golden("attention")
+    inputs = {name: g[f"sdpa.{name}"].requires_grad_() for name in ("queries", "keys", "values")}
+    outputs = sdpa(*inputs.values(), g["sdpa.mask"])
+    assert_gradients_match_golden(outputs, inputs, g, "sdpa.masked", what=SDPA, atol=ATOL, rtol=RTOL)
+
+
+@pytest.mark.parametrize(
+    ("function", "key", "call"),
+    [
+        ("split_heads", "heads.split", lambda mine, x: mine.split_heads(x, 3)),
+        ("merge_heads", "heads.merged", lambda mine, x: mine.merge_heads(x)),
+    ],
+)
+def test_gradients_of_split_and_merge_match_golden(function, key, call):
+    g = golden("attention")
+    x = g["heads.x" if function == "split_heads" else "heads.split_output"].requires_grad_()
+    output = call(impl("attention"), x)
+    assert_gradients_match_golden(
+        (output,), {"x": x}, g, key, what=where("attention", function), atol=0, rtol=0
+    )
+
+
+def test_attention_on_the_meta_device():
+    # PyTorch's "meta" device holds shapes but no values: it shows, without a GPU, that every tensor
+    # the function makes is made on its inputs' device.
+    q, k, v = (torch.empty(2, 3, 5, 4, device="meta") for _ in range(3))
+    mask = torch.empty(5, 5, dtype=torch.bool, device="meta")
+    context, weights = sdpa(q, k, v, mask)
+    for name, tensor in (("context", context), ("weights", weights)):
+        assert tensor.device.type == "meta", (
+            f"{SDPA}: inputs on the meta device gave {name} on {tensor.device}: make every tensor you "
+            "create on the inputs' device (device=queries.device), or avoid creating one"
+        )
+    split = impl("attention").split_heads(torch.empty(2, 5, 12, device="meta"), 3)
+    merged = impl("attention").merge_heads(torch.empty(2, 3, 5, 4, device="meta"))
+    assert split.device.type == merged.device.type == "meta", (
+        "split_heads and merge_heads must return their result on their input's device"
     )

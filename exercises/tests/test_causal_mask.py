@@ -10,7 +10,14 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gpt_from_scratch.grading.checks import assert_matches_golden, check_shape, golden, impl, where
+from gpt_from_scratch.grading.checks import (
+    assert_gradients_match_golden,
+    assert_matches_golden,
+    check_shape,
+    golden,
+    impl,
+    where,
+)
 
 pytestmark = pytest.mark.causal_mask
 
@@ -174,3 +181,55 @@ def test_causal_mask_called_again_with_other_sizes():
         )
         expected = torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool), diagonal=1)
         assert torch.equal(mask, expected), f"{MASK}({num_tokens}) differs after calls with other sizes"
+
+
+def test_gradients_through_the_masked_scores_match_golden():
+    # In attention the masked scores go through a softmax, and the gradient must flow back through
+    # apply_mask to the visible scores (and be exactly 0 for the hidden ones).
+    g = golden("causal_mask")
+    scores = g["apply.scores"].requires_grad_()
+    weights = torch.softmax(impl("causal_mask").apply_mask(scores, g["apply.mask"]), dim=-1)
+    assert_gradients_match_golden(
+        (weights,),
+        {"scores": scores},
+        g,
+        "apply.masked",
+        what=f"{APPLY} (then softmax)",
+        atol=1e-6,
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("device", ["meta", torch.device("meta")], ids=["string", "torch.device"])
+def test_causal_mask_is_made_on_the_device_asked_for(device):
+    # PyTorch's "meta" device holds shapes but no values: it shows, without a GPU, where a tensor is made.
+    mask = impl("causal_mask").causal_mask(4, device=device)
+    check_shape(mask, (4, 4), what=f"{MASK}(4, device={device!r})", hint="one row per query")
+    assert mask.device.type == "meta", (
+        f"{MASK}(4, device={device!r}) returned a mask on {mask.device}: create it on `device` "
+        "(torch.ones(..., device=device)), so that a model on a GPU gets its mask on the GPU"
+    )
+    masked = impl("causal_mask").apply_mask(torch.empty(2, 4, 4, device="meta"), mask)
+    assert masked.device.type == "meta", (
+        f"{APPLY}: scores and mask on the meta device gave a result on {masked.device}: keep the "
+        "scores' device"
+    )
+
+
+@pytest.mark.parametrize("num_tokens", [1024, 1025, 2048])
+def test_causal_mask_for_sequences_up_to_and_past_gpt2s_context(num_tokens):
+    # GPT-2's context is 1,024 tokens, but the function takes any length: nothing may be cut at 1,024.
+    mask = impl("causal_mask").causal_mask(num_tokens)
+    check_shape(
+        mask,
+        (num_tokens, num_tokens),
+        what=f"{MASK}({num_tokens})",
+        hint="build the mask for this call's num_tokens: a mask made once for 1,024 tokens is too small",
+    )
+    rows = torch.arange(num_tokens).unsqueeze(1)
+    expected = torch.arange(num_tokens).unsqueeze(0) > rows  # key j hidden from query i when j > i
+    wrong = (mask != expected).nonzero()
+    assert len(wrong) == 0, (
+        f"{MASK}({num_tokens}): {len(wrong)} entries are wrong, the first at (query, key) = "
+        f"{tuple(wrong[0].tolist())}"
+    )

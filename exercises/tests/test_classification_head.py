@@ -163,3 +163,43 @@ def test_freeze_all_but_called_twice_follows_the_second_choice(first):
             f"{second!r} alone on a fresh model trains {len(expected)}. Set requires_grad on every "
             "parameter each call, so the last call decides."
         )
+
+
+def test_the_new_head_gets_the_gradient_of_a_linear_layer():
+    # The head is what trains in every choice: the gradient of the logits must reach its weight and bias,
+    # and equal the textbook one for a linear layer: dL/dW = upstreamᵀ · inputs, dL/db = sum of upstream.
+    model = impl("classification_head").replace_head(tiny_model(), 3)
+    inputs = []
+    model.out_head.register_forward_hook(lambda module, args, output: inputs.append(args[0].detach()))
+    with reference_model():  # the reference attention and mask: only your head is checked here
+        logits = model(torch.randint(0, 50, (2, 4), generator=torch.Generator().manual_seed(3)))
+    upstream = torch.randn(logits.shape, generator=torch.Generator().manual_seed(4))
+    (logits * upstream).sum().backward()
+    hidden = inputs[0].reshape(-1, inputs[0].shape[-1])  # (batch * tokens, emb_dim)
+    flat = upstream.reshape(-1, 3)  # (batch * tokens, num_classes)
+    for name, expected in (("weight", flat.T @ hidden), ("bias", flat.sum(dim=0))):
+        grad = getattr(model.out_head, name).grad
+        assert grad is not None, (
+            f"{REPLACE}: no gradient reaches out_head.{name}: the new head must be a plain nn.Linear whose "
+            "parameters require grad (made outside torch.no_grad(), not frozen)"
+        )
+        assert torch.allclose(grad, expected, atol=1e-5), (
+            f"{REPLACE}: the gradient of out_head.{name} differs from a linear layer's by up to "
+            f"{(grad - expected).abs().max().item():.3g}"
+        )
+
+
+@pytest.mark.parametrize("function", ["replace_head", "freeze_all_but"])
+def test_the_model_keeps_its_mode(function):
+    # A model handed over in evaluation mode stays in it (and one in training mode stays in that):
+    # switching modes is the caller's choice. The contract check fails the call if any submodule moved.
+    for training in (False, True):
+        model = impl("classification_head").replace_head(tiny_model(), 2).train(training)
+        if function == "replace_head":
+            impl("classification_head").replace_head(model, 2)
+        else:
+            impl("classification_head").freeze_all_but(model, "last_block")
+        others = [
+            n for n, m in model.named_modules() if m.training != training and not n.startswith("out_head")
+        ]
+        assert others == [], f"{where('classification_head', function)} changed the mode of {others}"

@@ -8,7 +8,15 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gpt_from_scratch.grading.checks import TokenLookup, assert_matches_golden, golden, impl, where
+from gpt_from_scratch.grading.checks import (
+    DeviceCheckingLookup,
+    TokenLookup,
+    assert_gradients_match_golden,
+    assert_matches_golden,
+    golden,
+    impl,
+    where,
+)
 
 pytestmark = pytest.mark.loss
 
@@ -144,4 +152,38 @@ def test_loss_with_one_example_or_one_token(batch, num_tokens):
     assert torch.allclose(loss.double(), expected, atol=1e-5), (
         f"{LOSS} gave {loss.item():.5f} for batch={batch}, num_tokens={num_tokens}; the cross-entropy "
         f"is {expected.item():.5f}"
+    )
+
+
+def test_gradient_of_the_loss_matches_golden():
+    g = golden("loss")
+    model = TokenLookup(g["batch.table"])
+    loss = impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+    check_a_loss(loss)
+    assert_gradients_match_golden(
+        (loss,), {"table": model.table}, g, "batch.loss", what=LOSS, atol=1e-6, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train mode", "eval mode"])
+def test_loss_leaves_the_model_as_it_found_it(training):
+    # The loss runs in training (train mode) and in evaluation (eval mode): the caller chooses, and the
+    # contract check fails the call if the mode, the weights or their .grad changed.
+    g = golden("loss")
+    model = TokenLookup(g["batch.table"]).train(training)
+    impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+    assert model.training == training and model.table.grad is None, (
+        f"{LOSS} changed the model: leave its mode and gradients to the caller"
+    )
+
+
+@pytest.mark.parametrize("device", ["meta", torch.device("meta")], ids=["string", "torch.device"])
+def test_loss_is_computed_on_the_device_asked_for(device):
+    # PyTorch's "meta" device holds shapes but no values: it shows, without a GPU, where the work runs.
+    g = golden("loss")
+    model = DeviceCheckingLookup(g["batch.table"], "meta", LOSS)
+    loss = impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, device)
+    assert isinstance(loss, torch.Tensor) and loss.device.type == "meta", (
+        f"{LOSS}(..., device={device!r}) returned a loss on "
+        f"{getattr(loss, 'device', type(loss).__name__)}: move input_batch and target_batch to `device`"
     )

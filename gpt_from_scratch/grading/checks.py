@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,13 +17,29 @@ from safetensors import safe_open
 from torch import nn
 
 from .. import seam
+from .contract import CheckedModule
+
+
+def _golden_dir() -> Path:
+    """exercises/tests/golden of the exercises package Python imports: a checkout's or an installed one's."""
+    spec = importlib.util.find_spec("exercises")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))) / "tests" / "golden"
+    return Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"  # a bare checkout
+
 
 # The golden files stay beside the tests they serve; tests/make_golden.py writes them from solutions/.
-GOLDEN_DIR = Path(__file__).resolve().parents[2] / "exercises" / "tests" / "golden"
+GOLDEN_DIR = _golden_dir()
 
 
-def impl(concept: str) -> ModuleType:
-    """The module under test for one concept: exercises/<concept>.py, or solutions/ with --impl solutions."""
+def impl(concept: str) -> CheckedModule:
+    """The module under test for one concept (exercises/<concept>.py, or solutions/ with --impl solutions),
+    each of its functions checked for what it must leave alone on every call (contract.py)."""
+    return CheckedModule(concept)
+
+
+def learner_module(concept: str) -> ModuleType:
+    """The module under test itself, unchecked: for a test that replaces one of its names."""
     return seam.module(concept)
 
 
@@ -177,3 +194,81 @@ class TokenLookup(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.table[input_ids]  # (batch, num_tokens, num_classes)
+
+
+NO_GRADIENT = (
+    "no gradient flows back through it: the result is cut off from its inputs' graph (computed under "
+    "`with torch.no_grad():`, or through .detach(), .item(), .tolist(), .numpy() or torch.tensor(...) of "
+    "an input), so the layers before it would never train"
+)
+
+
+def assert_gradients_match_golden(
+    outputs: tuple[torch.Tensor, ...],
+    inputs: dict[str, torch.Tensor],
+    gold: Golden,
+    key: str,
+    *,
+    what: str,
+    atol: float,
+    rtol: float,
+) -> None:
+    """Fail unless the gradients of sum(output * upstream) with respect to each input equal the golden ones.
+
+    gold holds the upstream gradients as f"{key}.upstream.{i}" and the reference's gradients as
+    f"{key}.grad.{name}"; inputs are the tensors the outputs were computed from, with requires_grad.
+    """
+    if not any(isinstance(o, torch.Tensor) and o.requires_grad for o in outputs):
+        pytest.fail(f"{what}: {NO_GRADIENT}.", pytrace=False)
+    total = sum(
+        (o * gold[f"{key}.upstream.{i}"]).sum()
+        for i, o in enumerate(outputs)
+        if isinstance(o, torch.Tensor) and o.requires_grad
+    )
+    grads = torch.autograd.grad(total, list(inputs.values()), allow_unused=True)
+    for (name, tensor), grad in zip(inputs.items(), grads, strict=True):
+        expected = gold[f"{key}.grad.{name}"]
+        if (grad is None or not grad.any()) and expected.any():
+            pytest.fail(
+                f"{what}: no gradient reaches `{name}`, but the result depends on it: {NO_GRADIENT}.",
+                pytrace=False,
+            )
+        assert_matches_golden(
+            torch.zeros_like(tensor) if grad is None else grad,
+            gold,
+            f"{key}.grad.{name}",
+            what=f"{what}: the gradient with respect to `{name}`",
+            atol=atol,
+            rtol=rtol,
+            hint="compute the result with differentiable torch operations on the inputs themselves",
+            recognise_mistakes=False,
+        )
+
+
+class DeviceCheckingLookup(TokenLookup):
+    """A TokenLookup on a device that fails the test when it is handed inputs on another device."""
+
+    def __init__(self, table: torch.Tensor, device: str, where: str) -> None:
+        super().__init__(table.to(device))
+        self.device, self.where = torch.device(device), where
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        if input_ids.device != self.device:
+            pytest.fail(
+                f"{self.where} ran the model on inputs on {input_ids.device}, but was asked for device="
+                f"{str(self.device)!r}: move the batch with .to(device) before the forward pass",
+                pytrace=False,
+            )
+        return super().forward(input_ids)
+
+
+class GradModeRecorder(TokenLookup):
+    """A TokenLookup that remembers whether gradients were being recorded at each forward pass."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__(table)
+        self.grad_enabled: list[bool] = []
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        self.grad_enabled.append(torch.is_grad_enabled())
+        return super().forward(input_ids)

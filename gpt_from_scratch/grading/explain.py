@@ -3,12 +3,29 @@ it should return, and the learner's line that raised it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
 from .. import seam
+
+CALL_ATTRIBUTE = "learner_call"  # contract.py sets it on an exception raised inside a learner function
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a learner function: its name as the learner finds it and its arguments as passed."""
+
+    where: str  # exercises/loss.py::calc_loss_batch
+    function: str
+    arguments: tuple[tuple[str, str], ...]  # (name, description), described before the call ran
+
+    def given(self) -> str:
+        """The arguments as passed, e.g. 'x=tensor of shape (2, 3), dtype torch.float32, num_heads=3'."""
+        return ", ".join(f"{name}={description}" for name, description in self.arguments)
+
 
 # What each function returns, in the words of its docstring: the shape a failing call should give.
 RETURNS = {
@@ -49,18 +66,27 @@ def _learner_files() -> dict[Path, str]:
     return files
 
 
-def explain(excinfo: pytest.ExceptionInfo) -> str | None:
-    """The explanation of an exception raised inside the learner's code, or None if it came from elsewhere."""
+def explain(excinfo: pytest.ExceptionInfo, last_call: Call | None = None) -> str | None:
+    """The explanation of an exception raised by the learner's code, or None if it came from elsewhere.
+
+    An exception raised inside a learner function is placed at the learner's line that raised it,
+    with the arguments as the test passed them. One raised later, by PyTorch working on what a
+    learner function returned or changed, names that function (last_call, the most recent one).
+    """
     files = _learner_files()
     entries = [entry for entry in excinfo.traceback if Path(str(entry.path)).resolve() in files]
     if not entries:
-        return None
+        return _explain_later(excinfo, last_call)
     outer, inner = entries[0], entries[-1]  # the function the test called; the line that raised
     concept = files[Path(str(outer.path)).resolve()]
-    code = outer.frame.code.raw
-    function = code.co_name
-    arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-    given = ", ".join(f"{name}={describe(outer.frame.f_locals.get(name))}" for name in arguments)
+    function = outer.frame.code.raw.co_name
+    call = getattr(excinfo.value, CALL_ATTRIBUTE, None)
+    if call is not None and call.function == function:
+        given = call.given()
+    else:  # called without the contract check: the frame's arguments, as they are now
+        code = outer.frame.code.raw
+        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        given = ", ".join(f"{name}={describe(outer.frame.f_locals.get(name))}" for name in names)
     inner_file = Path(str(inner.path)).resolve()
     line = str(inner.statement).strip().splitlines()[0] if inner.statement else "?"
     lines = [
@@ -70,4 +96,19 @@ def explain(excinfo: pytest.ExceptionInfo) -> str | None:
     ]
     if function in RETURNS:
         lines.append(f"  it should return: {RETURNS[function]}")
+    return "\n".join(lines)
+
+
+def _explain_later(excinfo: pytest.ExceptionInfo, last_call: Call | None) -> str | None:
+    """An error PyTorch raised outside the learner's code, after a learner function had returned."""
+    if last_call is None or excinfo.errisinstance(NotImplementedError):
+        return None
+    lines = [
+        f"PyTorch raised {excinfo.typename} after {last_call.where} had returned: {excinfo.value}",
+        f"  {last_call.function} was last given: {last_call.given()}",
+        "  the error comes from what it returned: check the shape, dtype, device and strides of its "
+        "result against its docstring, and that it is still connected to the inputs' gradients",
+    ]
+    if last_call.function in RETURNS:
+        lines.append(f"  it should return: {RETURNS[last_call.function]}")
     return "\n".join(lines)
