@@ -97,6 +97,8 @@ def test_the_release_holds_stubs_tests_and_notebooks_but_no_solutions(release):
         p.name for p in (ROOT / "notebooks").glob("*.py")
     )
     assert "student release" in (release / "README.md").read_text()
+    exercises_readme = (release / "exercises" / "README.md").read_text()
+    assert "## The scoreboard" in exercises_readme and "For instructors" not in exercises_readme
     assert '"solutions*"' not in (release / "pyproject.toml").read_text()
     assert not [p for p in release.rglob("*") if "instructor" in p.name]
 

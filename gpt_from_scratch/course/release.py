@@ -50,8 +50,8 @@ def lay_out(folder: Path) -> None:
     (folder / CHECKS).write_text(reference_in_release((ROOT / CHECKS).read_text()))
     exercises = folder / "exercises"
     shutil.copytree(EXERCISE_TESTS_DIR, exercises / "tests", ignore=IGNORED)
-    for name in ("__init__.py", "README.md"):
-        shutil.copy(ROOT / "exercises" / name, exercises / name)
+    shutil.copy(ROOT / "exercises" / "__init__.py", exercises / "__init__.py")
+    (exercises / "README.md").write_text(for_students((ROOT / "exercises" / "README.md").read_text()))
     for concept in CONCEPTS:
         (exercises / f"{concept}.py").write_text(stub_source(concept))
     shutil.copytree(ROOT / "notebooks", folder / "notebooks", ignore=IGNORED)
@@ -84,6 +84,14 @@ def reference_in_release(checks: str) -> str:
                 f"grading/checks.py no longer has {by_name!r}: update course/release.py"
             )
     return checks
+
+
+def for_students(readme: str) -> str:
+    """exercises/README.md without its section for instructors (the last one)."""
+    heading = "\n## For instructors\n"
+    if heading not in readme:
+        raise GPTFromScratchError(f"exercises/README.md has no {heading.strip()!r}: update course/release.py")
+    return readme.split(heading)[0]
 
 
 def without_solutions(pyproject: str) -> str:
