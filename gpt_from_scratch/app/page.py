@@ -24,6 +24,7 @@ from .inference import (  # noqa: E402
     Batch,
     ServedClassifier,
     pasted_messages,
+    prefix_curve,
     results_csv,
     uploaded_messages,
 )
@@ -89,6 +90,7 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             verdict = gr.Markdown(elem_id="verdict")
             note = gr.Markdown(elem_id="note")
             explanation = gr.HTML(elem_id="explanation")
+            curve = prefix_plot()
             strongest = gr.Dataframe(
                 headers=["token", "change in P(spam)"],
                 label="The tokens that moved P(spam) most",
@@ -135,14 +137,16 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
                     "above are on the whole splits, after training."
                 )
 
-        def one(text: str, how: str) -> tuple[str, str, str, pd.DataFrame]:
+        def one(text: str, how: str) -> tuple[str, str, str, pd.DataFrame, pd.DataFrame]:
             with refusing_bad_input():
                 answer = served.answer(text or "", how or "gradient")
+                after_each = prefix_curve(served, text or "")
             return (
                 verdict_markdown(answer),
                 note_markdown(answer),
                 explanation_html(answer),
                 strongest_table(answer),
+                after_each,
             )
 
         def many(text: str, path: str | None, column_name: str) -> tuple[str, pd.DataFrame, str]:
@@ -164,7 +168,7 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             csv = results_csv(batch, folder / f"{stem}-classified.csv")
             return summary_markdown(batch, served.max_length), results_table(batch), str(csv)
 
-        outputs = [verdict, note, explanation, strongest]
+        outputs = [verdict, note, explanation, strongest, curve]
         # Typed Enter and the button share one queue: four messages at a time, as for uploads.
         classify.click(one, [message, method], outputs, api_name="classify_message", concurrency_id="one")
         message.submit(one, [message, method], outputs, api_name=False, concurrency_id="one")
@@ -172,6 +176,19 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             many, [pasted, upload, column], [summary, table, download], api_name="classify_many"
         )
     return page
+
+
+def prefix_plot() -> gr.LinePlot:
+    """P(spam) after each token of the message, beside its colours (inference.prefix_curve)."""
+    return gr.LinePlot(
+        x="token number",
+        y="P(spam)",
+        color="read",
+        tooltip=["token", "P(spam)"],
+        y_lim=[0, 1],
+        title="P(spam) after each token: under the causal mask, one forward pass answers for every prefix",
+        elem_id="prefix-curve",
+    )
 
 
 @contextmanager
