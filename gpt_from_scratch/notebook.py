@@ -29,7 +29,7 @@ SMS_FILE = DATA / "sms_spam_collection" / "SMSSpamCollection"
 IMPL = seam.check_implementation(os.environ.get(seam.ENV_VAR, "exercises"))
 MODEL_DIR_VAR = "GPT_FROM_SCRATCH_NOTEBOOK_MODEL"  # where the tiny classifier is kept (tests: a tmp folder)
 MODEL_DIR = Path(os.environ.get(MODEL_DIR_VAR, ROOT / "notebooks" / ".tiny-classifier"))
-TRAINING_STEPS = 40
+TRAINING_STEPS = 60
 
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(DATA / "tiktoken_cache"))  # before the tokenizer loads
 # tqdm in a notebook asks for ipywidgets; the training's progress is not shown here anyway.
@@ -47,7 +47,7 @@ def yours(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def train_tiny_classifier(model_dir: Path, steps: int = TRAINING_STEPS) -> subprocess.CompletedProcess:
-    """Finetune the tiny model (2 layers, random start) on the SMS data for a few seconds, into model_dir.
+    """Finetune the tiny model (2 layers, random start, all weights) on the SMS data in seconds.
 
     It reads each message's last real token (--position flexible), so that under the causal mask
     the output at token t is its answer for the message cut after t. The command runs in a process
@@ -55,8 +55,18 @@ def train_tiny_classifier(model_dir: Path, steps: int = TRAINING_STEPS) -> subpr
     """
     command = [sys.executable, "-m", "gpt_from_scratch", "finetune", "--model-size", "tiny"]
     command += ["--weights", "random", "--data-file", str(SMS_FILE), "--out", str(model_dir), "--overwrite"]
-    command += ["--max-steps", str(steps), "--epochs", "1", "--lr", "1e-3", "--position", "flexible"]
-    command += ["--device", "cpu", "--skip-exercise-check"]
+    command += ["--max-steps", str(steps), "--epochs", "1", "--position", "flexible", "--max-length", "64"]
+    command += [
+        "--trainable",
+        "all",
+        "--lr",
+        "2e-3",
+        "--eval-iter",
+        "1",
+        "--device",
+        "cpu",
+        "--skip-exercise-check",
+    ]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
 
 
