@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from gpt_from_scratch.cli import main
 from gpt_from_scratch.course.autograder import write_autograder
 from gpt_from_scratch.course.release import solution_bodies, solution_leaks, write_release
-from gpt_from_scratch.grading.points import EXERCISES, INSTRUCTOR_TESTS, VISIBILITIES
+from gpt_from_scratch.grading.plugin import instructor_grading
+from gpt_from_scratch.grading.points import (
+    EXERCISES,
+    INSTRUCTOR_TESTS,
+    VISIBILITIES,
+    concept_of,
+    is_instructor_test,
+)
 from gpt_from_scratch.grading.stubs import SOLUTIONS_DIR, stub_source
 from gpt_from_scratch.seam import CONCEPTS
 
@@ -244,3 +253,38 @@ def test_a_submission_missing_a_file_is_refused_with_a_clear_message(autograder_
 def test_the_autograder_needs_a_zip_name(tmp_path, capsys):
     assert main(["course", "autograder", str(tmp_path / "autograder.tar")]) == 1
     assert "NAME.zip" in capsys.readouterr().err
+
+
+# --- instructor-only tests --------------------------------------------------------------------------
+
+
+def test_an_instructor_test_grades_the_exercise_its_file_name_starts_with():
+    assert concept_of(f"{INSTRUCTOR_TESTS}/test_loss_long_batches.py::test_x") == "loss"
+    assert concept_of(f"{INSTRUCTOR_TESTS}/test_classification_head_big.py::test_x") == "classification_head"
+    assert concept_of(f"{INSTRUCTOR_TESTS}/test_other.py::test_x") is None
+    assert is_instructor_test(f"{INSTRUCTOR_TESTS}/test_loss_long_batches.py::test_x")
+    assert not is_instructor_test("exercises/tests/test_loss.py::test_x")
+
+
+@pytest.mark.parametrize(
+    ("name", "mark", "error"),
+    [
+        ("test_loss_unmarked.py", None, "give it its points"),
+        ("test_loss_peeking.py", pytest.mark.instructor(points=1, visibility="soon"), "is not one of"),
+        ("test_homework.py", pytest.mark.instructor(points=1), "name it test_<exercise>_<what>.py"),
+    ],
+)
+def test_an_instructor_test_without_points_a_visibility_or_an_exercise_is_refused(name, mark, error):
+    item = SimpleNamespace(
+        nodeid=f"{INSTRUCTOR_TESTS}/{name}::test_it", get_closest_marker=lambda _: mark and mark.mark
+    )
+    with pytest.raises(pytest.UsageError, match=re.escape(error)):
+        instructor_grading(item)
+
+
+def test_an_instructor_tests_visibility_is_after_published_unless_it_says(tmp_path):
+    item = SimpleNamespace(
+        nodeid=f"{INSTRUCTOR_TESTS}/test_loss_x.py::t",
+        get_closest_marker=lambda _: pytest.mark.instructor(points=3).mark,
+    )
+    assert instructor_grading(item) == (3.0, "after_published")
