@@ -24,9 +24,6 @@ from gpt_from_scratch.model import GPTConfig, GPTModel, model_config
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT / "tests" / "data"))
 SMS_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
-TIKTOKEN_CACHE = SHARED_DATA / "tiktoken_cache"
-if TIKTOKEN_CACHE.is_dir():
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
 
 BATCH_SIZE, NUM_TOKENS = 8, 120  # the book's batch; its longest training message is 120 tokens
 ROUNDS = int(os.environ.get("GPT_FROM_SCRATCH_BENCH_ROUNDS", "3"))

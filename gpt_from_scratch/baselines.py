@@ -23,6 +23,7 @@ from .data import LABEL_NAMES, SPLIT_NAMES, prepare_splits, read_heldout, read_s
 from .device import resolve_device
 from .errors import MissingExtraError, OptionError
 from .evaluation import accuracy, evaluate
+from .progress import progress
 from .sms_spam import download_sms_spam
 from .trust import seen_in
 
@@ -230,9 +231,10 @@ def train_encoder(
     torch.manual_seed(cfg.seed)  # dropout
     encoder.train()
     losses = []
-    for _ in range(cfg.num_epochs):
+    for epoch in range(cfg.num_epochs):
         order = torch.randperm(len(texts), generator=generator).tolist()
-        for batch in _batches(order[: len(order) - len(order) % cfg.batch_size], cfg.batch_size):
+        batches = list(_batches(order[: len(order) - len(order) % cfg.batch_size], cfg.batch_size))
+        for batch in progress(batches, f"Training, epoch {epoch + 1} of {cfg.num_epochs}", unit="step"):
             inputs = _encode(tokenizer, [texts[i] for i in batch], cfg.max_length, device)
             targets = torch.tensor([labels[i] for i in batch], device=device)
             loss = torch.nn.functional.cross_entropy(encoder(**inputs).logits, targets)
@@ -253,7 +255,7 @@ def predict_encoder(
     encoder.eval()
     probabilities = []
     with torch.inference_mode():
-        for batch in _batches(texts, batch_size):
+        for batch in progress(list(_batches(texts, batch_size)), "Scoring"):
             logits = encoder(**_encode(tokenizer, batch, max_length, device)).logits  # (batch, 2)
             probabilities += torch.softmax(logits, dim=-1)[:, 1].tolist()
     return probabilities

@@ -62,6 +62,11 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
     model_dir = Path(model_dir)
     config_path = model_dir / CONFIG_FILE
     hint = "train one with `gpt-from-scratch finetune --out DIR` and pass that DIR as --model-dir"
+    if model_dir.exists() and not model_dir.is_dir():
+        raise ModelDirError(
+            f"model directory {model_dir} is a file, not a folder: pass the folder finetune wrote "
+            "(its --out) as --model-dir"
+        )
     if not model_dir.is_dir():
         raise ModelDirError(f"model directory {model_dir} does not exist: {hint}")
     if not config_path.is_file():

@@ -18,6 +18,7 @@ from .checkpoint import load_classifier
 from .errors import DataError, OptionError
 from .fast.trunk import select_tokens
 from .model import GPTModel
+from .progress import progress
 from .tokenizer import PAD_TOKEN_ID
 
 LABEL_NAMES = ("not spam", "spam")
@@ -145,15 +146,21 @@ def classify_text(
     return prediction.label, prediction.probability
 
 
-def class_probabilities(encoded: list[list[int]], classifier: nn.Module, batch_size: int = 8) -> torch.Tensor:
-    """Softmax of the logits the classifier reads for each encoded message: (messages, num_classes)."""
+def class_probabilities(
+    encoded: list[list[int]], classifier: nn.Module, batch_size: int = 8, description: str | None = None
+) -> torch.Tensor:
+    """Softmax of the logits the classifier reads for each encoded message: (messages, num_classes).
+
+    description, when given, names a progress bar (drawn on a terminal only) over the batches.
+    """
     # Messages of different lengths (unpadded, --context none) cannot share a batch: one at a time.
     step = batch_size if len({len(ids) for ids in encoded}) == 1 else 1
     device = next(classifier.parameters()).device
     classifier.eval()
     rows = []
+    starts = range(0, len(encoded), step)
     with torch.inference_mode():
-        for start in range(0, len(encoded), step):
+        for start in starts if description is None else progress(starts, description):
             batch = torch.tensor(encoded[start : start + step], device=device)  # (batch, num_tokens)
             # The last position, the one the loss trained: in the book's recipe it is often padding.
             logits = classifier(batch)[:, -1, :]  # (batch, num_classes)
@@ -233,9 +240,11 @@ def spam_probabilities(
     tokenizer: tiktoken.Encoding,
     config: dict,
     batch_size: int = 8,
+    description: str | None = None,
 ) -> list[float]:
     """P(spam) for every text, read as in training; a text longer than training's is truncated."""
-    return [row[-1] for row in probability_rows(texts, classifier, tokenizer, config, batch_size)]
+    rows = probability_rows(texts, classifier, tokenizer, config, batch_size, description)
+    return [row[-1] for row in rows]
 
 
 def probability_rows(
@@ -244,8 +253,12 @@ def probability_rows(
     tokenizer: tiktoken.Encoding,
     config: dict,
     batch_size: int = 8,
+    description: str | None = None,
 ) -> list[list[float]]:
-    """Every class's probability for every text, read as in training; longer texts are truncated."""
+    """Every class's probability for every text, read as in training; longer texts are truncated.
+
+    description, when given, names a progress bar over the batches (class_probabilities).
+    """
     if not texts:
         return []
     padded = trained_padded(config)
@@ -253,7 +266,7 @@ def probability_rows(
         encode_for_classifier(text, tokenizer, config["max_length"], config["pad_token_id"], True, padded)
         for text in texts
     ]
-    return class_probabilities(encoded, classifier, batch_size).tolist()
+    return class_probabilities(encoded, classifier, batch_size, description).tolist()
 
 
 def read_messages(

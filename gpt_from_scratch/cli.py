@@ -277,7 +277,11 @@ def _add_experiments_parser(subparsers: argparse._SubParsersAction) -> None:
         help="print the Markdown table of --results, write it and its plots to --report-dir, and exit",
     )
     p.add_argument("--report-dir", help="folder for the --report files (default: the --results folder)")
-    p.add_argument("--results", default="experiment-results.jsonl", help="the JSON-lines results file")
+    p.add_argument(
+        "--results",
+        default="experiment-results.jsonl",
+        help="the JSON-lines results file (default: %(default)s)",
+    )
     p.add_argument(
         "--seeds",
         type=int,

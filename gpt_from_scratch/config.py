@@ -7,6 +7,7 @@ parser from them). A field with a plain default (num_classes, data_seed) is for 
 
 from __future__ import annotations
 
+import math
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
@@ -223,6 +224,11 @@ def check_config(cfg: FinetuneConfig) -> None:
         value, choices = getattr(cfg, f.name), f.metadata["choices"]
         if choices and value is not None and value not in choices:
             raise OptionError(f"{_as_typed(cfg, f.name)}: choose one of {', '.join(choices)}")
+    for f in command_line_fields():
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):  # nan passes every comparison below
+            default = f" (the default is {f.default:g})" if isinstance(f.default, float) else ""
+            raise OptionError(f"{_as_typed(cfg, f.name)}: not a finite number: give a usual number{default}")
     for name in ("num_epochs", "batch_size", "eval_freq", "eval_iter", "accumulation_steps", "lora_rank"):
         if getattr(cfg, name) < 1:
             raise OptionError(f"{_as_typed(cfg, name)}: must be at least 1")

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from .errors import DataError
 from .files import atomic_path
-from .sms_spam import LABELS, read_sms_spam, unusual_file_note
+from .sms_spam import LABELS, is_published, read_sms_spam, unusual_file_note
 from .tables import is_table_file, read_labelled_table
 from .tokenizer import PAD_TOKEN_ID
 
@@ -139,6 +139,7 @@ def prepare_splits(
     info = {
         "source": TABLE_SOURCE if table else SMS_SOURCE,
         "data_file": str(data_file),
+        "published": None if table else is_published(data_file),  # False: a modified copy
         "reading": None if table else reading,
         "text_column": text_column,
         "label_column": label_column,

@@ -29,6 +29,10 @@ class OptionError(GPTFromScratchError, ValueError):
     """An option, or a combination of options, that cannot do what it says."""
 
 
+class TrainingError(GPTFromScratchError, ArithmeticError):
+    """Training cannot go on: the loss is no longer a finite number."""
+
+
 class ShapeError(GPTFromScratchError, ValueError):
     """A learner's concept function returned a tensor of the wrong shape inside the model."""
 

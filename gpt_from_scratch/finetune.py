@@ -26,6 +26,7 @@ from .files import atomic_path
 from .lora import merge_lora, replace_linear_with_lora
 from .model import GPTModel, count_parameters, model_config
 from .output import staged_output
+from .progress import progress, say
 from .sms_spam import LABELS, download_sms_spam
 from .tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .train import train_classifier_simple
@@ -43,7 +44,7 @@ REPORT_FILE = "report.md"  # the test set's evaluation, for a reader: leakage, p
 
 
 def build_classifier(
-    cfg: FinetuneConfig, log: Callable[[str], None] = print, **model_options: bool
+    cfg: FinetuneConfig, log: Callable[[str], None] = say, **model_options: bool
 ) -> GPTModel:
     """GPT-2 (pretrained or random) with a fresh classification head and the chosen layers trainable.
 
@@ -108,12 +109,12 @@ def make_loaders(
 
 def finetune(
     cfg: FinetuneConfig,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = say,
     also_score: Callable[[list[str]], list[str]] | None = None,
 ) -> dict[str, Any]:
     """Run the recipe, write model, metrics.json and plots to cfg.out_dir; return the metrics.
 
-    Every option, --out and the three inputs (data, weights, tokenizer) are checked before any work.
+    Every option, --out and the inputs to download (data, weights) are checked before any work.
     The run writes into a staging folder beside --out that replaces --out in one step once the run
     has succeeded: a failed or interrupted run leaves --out as it was.
 
@@ -210,11 +211,15 @@ def _run(
 
     with torch.inference_mode():
         accuracies = {
-            f"{split}_accuracy": seam.calc_accuracy_loader(loader, classifier, device)
+            f"{split}_accuracy": seam.calc_accuracy_loader(
+                progress(loader, f"Scoring the {split} set"), classifier, device
+            )
             for split, loader in (("train", train_loader), ("validation", val_loader))
         }
     # The test set is predicted once: its accuracy, predictions and probabilities all come from here.
-    test_predictions, test_rows = predict_loader(classifier, test_loader, device)
+    test_predictions, test_rows = predict_loader(
+        classifier, progress(test_loader, "Scoring the test set"), device
+    )
     test_labels = test_loader.dataset.labels
     accuracies["test_accuracy"] = accuracy(test_predictions, test_labels)
     info = {
@@ -238,7 +243,9 @@ def _run(
     also = {}
     if also_score is not None:
         texts = also_score(test_loader.dataset.data["Text"].tolist())
-        also["also_probabilities"] = spam_probabilities(texts, classifier, get_tokenizer(), info)
+        also["also_probabilities"] = spam_probabilities(
+            texts, classifier, get_tokenizer(), info, description="Scoring the reworded test set"
+        )
     trainable_parameters = count_parameters(model, trainable_only=True)
     total_parameters = count_parameters(model)
     if cfg.trainable == "lora":
@@ -302,9 +309,13 @@ def _write_plots(metrics: dict[str, Any], num_epochs: int, out_dir: Path, log: C
     report = evaluation["class_report"]
     plot_confusion_matrix(report["confusion"], report["names"], out_dir / "confusion-matrix.png")
     if evaluation.get("precision_recall_curve"):
-        threshold = metrics["threshold"]
+        chosen, positive = metrics["threshold"], metrics["labels"][1]
+        label = (
+            f"P({positive}) > 0.5, the most probable class"
+            if chosen is None
+            else f"P({positive}) >= {chosen['value']:.3g}, chosen by --target-fpr"
+        )
+        used = evaluation["natural"]["threshold"]  # the one its precision and recall were measured at
         plot_precision_recall(
-            evaluation["precision_recall_curve"],
-            out_dir / "precision-recall.png",
-            None if threshold is None else threshold["value"],
+            evaluation["precision_recall_curve"], out_dir / "precision-recall.png", used, label
         )

@@ -88,6 +88,9 @@ def check_output(cfg: FinetuneConfig) -> str:
     out_dir, where = Path(cfg.out_dir).resolve(), f"--out {cfg.out_dir}"
     if out_dir.exists() and not out_dir.is_dir():
         raise OptionError(f"{where} is a file, not a folder: choose a new folder's name for --out")
+    blocking = next((above for above in out_dir.parents if above.exists() and not above.is_dir()), None)
+    if blocking:
+        raise OptionError(f"{where} lies inside {blocking}, a file, not a folder: choose --out outside it")
     if Path.cwd().resolve().is_relative_to(out_dir):
         raise OptionError(
             f"{where} holds the current folder, which a run would replace: choose another --out"

@@ -60,24 +60,20 @@ def plot_confusion_matrix(confusion: list[list[int]], names: Sequence[str], path
     return path
 
 
-def plot_precision_recall(curve: list[dict], path: str | Path, chosen_threshold: float | None = None) -> Path:
-    """Save a PNG of precision (at the natural positive share) against recall, marking a chosen threshold."""
+def plot_precision_recall(curve: list[dict], path: str | Path, threshold: float, label: str) -> Path:
+    """Save a PNG of precision (at the natural positive share) against recall, marking the threshold in use.
+
+    label names that threshold in the legend, e.g. "P(spam) > 0.5, the most probable class".
+    """
     points = [p for p in curve if p["precision"] is not None and p["recall"] is not None]
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot([p["recall"] for p in points], [p["precision"] for p in points], marker=".")
-    if chosen_threshold is not None:
-        # The threshold flags the same messages as the lowest curve threshold at or above it.
-        above = [p for p in curve if p["threshold"] >= chosen_threshold]
-        chosen = min(above, key=lambda p: p["threshold"]) if above else None
-        if chosen is not None and chosen in points:
-            ax.plot(
-                chosen["recall"],
-                chosen["precision"],
-                "o",
-                color="red",
-                label=f"threshold {chosen_threshold:.3g}",
-            )
-            ax.legend()
+    # The threshold flags the same messages as the lowest curve threshold at or above it.
+    above = [p for p in curve if p["threshold"] >= threshold]
+    chosen = min(above, key=lambda p: p["threshold"]) if above else None
+    if chosen is not None and chosen in points:
+        ax.plot(chosen["recall"], chosen["precision"], "o", color="red", label=label)
+        ax.legend()
     ax.set_xlabel("Recall")
     ax.set_ylabel("Precision at the natural share")
     ax.set_xlim(0, 1.02)

@@ -1,4 +1,4 @@
-"""Before any work: the three inputs of a run (the data, GPT-2's weights, its tokenizer), all checked at once.
+"""Before any work: the two inputs a run may download (the data, GPT-2's weights), both checked at once.
 
 Offline, a run would otherwise stop at the first missing input, then at the next one on the next
 try. check_inputs downloads nothing: an input counts as there if it was given, is in its cache, or
@@ -7,10 +7,7 @@ its server answers, and every missing one is reported together, each with how to
 
 from __future__ import annotations
 
-import hashlib
-import os
 import socket
-import tempfile
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,11 +22,6 @@ from .sms_spam import SMS_SPAM_URL, sms_spam_cache_path
 from .tables import is_table_file
 from .weights import DEFAULT_MODEL_SIZE, HF_REPOS, WEIGHTS_FILE
 
-TOKENIZER_URLS = (  # the files tiktoken fetches for the gpt2 encoding (tiktoken_ext/openai_public.py)
-    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe",
-    "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json",
-)
-
 
 def check_inputs(cfg: FinetuneConfig) -> None:
     """Raise one DownloadError naming every input this run can neither find nor download.
@@ -37,9 +29,7 @@ def check_inputs(cfg: FinetuneConfig) -> None:
     Nothing is downloaded here: an input counts as there if it was given, is in its cache, or its
     server answers. Offline, all the missing inputs are reported at once, each with how to supply it.
     """
-    missing = [
-        problem for problem in (_data_problem(cfg), _weights_problem(cfg), _tokenizer_problem()) if problem
-    ]
+    missing = [problem for problem in (_data_problem(cfg), _weights_problem(cfg)) if problem]
     if len(missing) == 1:
         raise DownloadError(f"cannot start: missing {missing[0]}")
     if missing:
@@ -87,22 +77,6 @@ def _weights_problem(cfg: FinetuneConfig) -> str | None:
     return (
         f"the {size} weights ({WEIGHTS_FILE} of {repo}; not in the Hugging Face cache, and {why}): "
         f"pass --weights-dir DIR, a folder holding {WEIGHTS_FILE} from https://huggingface.co/{repo}"
-    )
-
-
-def _tokenizer_problem() -> str | None:
-    # tiktoken's own cache lookup (tiktoken/load.py read_file_cached): the files named by their URL's sha1.
-    default = os.path.join(tempfile.gettempdir(), "data-gym-cache")
-    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", os.environ.get("DATA_GYM_CACHE_DIR", default))
-    names = [hashlib.sha1(url.encode()).hexdigest() for url in TOKENIZER_URLS]
-    if cache_dir and all(Path(cache_dir, name).is_file() for name in names):  # "": caching is off
-        return None
-    if _reachable(TOKENIZER_URLS[0]):
-        return None
-    return (
-        f"GPT-2's tokenizer (vocab.bpe and encoder.json; not in tiktoken's cache {cache_dir}, and "
-        f"{_host(TOKENIZER_URLS[0])} cannot be reached): set TIKTOKEN_CACHE_DIR to a folder holding "
-        "them as tiktoken caches them"
     )
 
 

@@ -65,11 +65,12 @@ def start(served: ServedClassifier, host: str = "127.0.0.1", port: int = 7860) -
             theme=THEME,
             css=CSS,
         )
-    except OSError as err:  # Gradio's "Cannot find empty port in range: 7860-7860"
-        raise OptionError(
-            f"cannot serve on {host}:{port} ({str(err).split('.')[0]}): stop what uses the port, or "
-            "pass another --port"
-        ) from err
+    except OSError as err:  # Gradio's "Cannot find empty port in range: 7860-7860", or the host's error
+        where = f"cannot serve on {host}:{port}"
+        if "empty port" in str(err):
+            where += ": the port is taken (another program listens on it): stop that program, or pass"
+            raise OptionError(f"{where} another --port") from err
+        raise OptionError(f"{where}: {err}: check --host and --port") from err
     return page
 
 

@@ -97,9 +97,24 @@ def read_sms_spam(path: str | os.PathLike, reading: str = "correct") -> pd.DataF
             f"no SMS Spam Collection file at {path}: pass --data-file PATH to the SMSSpamCollection "
             "file (from the UCI zip), or leave it out to download it"
         )
+    _refuse_a_cut_file(path)
     if reading == "book":
         return pd.read_csv(path, sep="\t", header=None, names=["Label", "Text"])
     return _read_lines(path)
+
+
+def _refuse_a_cut_file(path: Path) -> None:
+    """Raise DataError if the file's last line has no newline: an interrupted copy or download."""
+    raw = path.read_bytes()
+    if not raw or raw.endswith(b"\n"):
+        return
+    last = raw[raw.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")
+    line_number = raw.count(b"\n") + 1
+    raise DataError(
+        f"{path}: the file ends in the middle of line {line_number} ({_shorten(last)!r}), with no "
+        "newline: it looks cut off (an interrupted download or copy); get the whole file, or end that "
+        "line with a newline if it is complete"
+    )
 
 
 def _read_lines(path: Path) -> pd.DataFrame:
@@ -140,9 +155,14 @@ def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def is_published(data_file: str | os.PathLike) -> bool:
+    """Whether the file is, byte for byte, the SMS Spam Collection as published (its checksum)."""
+    return sha256_of(Path(data_file)) == SMS_SPAM_SHA256
+
+
 def unusual_file_note(data_file: str | os.PathLike, df: pd.DataFrame) -> str | None:
     """A note with the file's counts when it is not the published SMS Spam Collection, else None."""
-    if sha256_of(Path(data_file)) == SMS_SPAM_SHA256:
+    if is_published(data_file):
         return None
     counts = df["Label"].value_counts()
     published = ", ".join(f"{n:,} {label}" for label, n in SMS_SPAM_COUNTS.items())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -9,6 +10,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import seam
+from .errors import TrainingError
+from .progress import progress, say
 
 # The learner concepts, re-exported under the book's names so `from gpt_from_scratch.train import
 # calc_loss_batch` works as in the book; the seam decides whose implementation runs.
@@ -76,7 +79,7 @@ def train_classifier_simple(
     num_epochs: int,
     eval_freq: int,
     eval_iter: int,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = say,
     accumulation_steps: int = 1,
     max_steps: int | None = None,
 ) -> tuple[list[float], list[float], list[float], list[float], int]:
@@ -89,25 +92,31 @@ def train_classifier_simple(
         raise ValueError(f"accumulation_steps must be at least 1, got {accumulation_steps}")
     train_losses, val_losses, train_accs, val_accs = [], [], [], []
     examples_seen, global_step = 0, -1
+    first_nonfinite = None  # the first step whose loss was nan or infinite (a tensor on the device)
 
     for epoch in range(num_epochs):
         model.train()
-        for batch_idx, (input_batch, target_batch) in enumerate(train_loader):
+        steps = progress(train_loader, f"Training, epoch {epoch + 1} of {num_epochs}", unit="step")
+        for batch_idx, (input_batch, target_batch) in enumerate(steps):
             if batch_idx % accumulation_steps == 0:
                 optimizer.zero_grad()
             loss = seam.calc_loss_batch(input_batch, target_batch, model, device)
+            global_step += 1
+            first_nonfinite = note_nonfinite(loss, global_step, first_nonfinite)
             # Each batch's mean loss / accumulation_steps: the summed gradients are those of the mean
             # over the effective batch. (Dividing by 1 is exact, so the book's path is unchanged.)
             (loss / accumulation_steps).backward()
             examples_seen += input_batch.shape[0]
-            global_step += 1
             out_of_steps = max_steps is not None and global_step + 1 >= max_steps
             end_of_group = (batch_idx + 1) % accumulation_steps == 0 or batch_idx + 1 == len(train_loader)
             if end_of_group or out_of_steps:
                 optimizer.step()
 
             if global_step % eval_freq == 0:
+                stop_if_nonfinite(first_nonfinite, optimizer)
                 train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
+                if not math.isfinite(train_loss):  # this step's update broke the weights
+                    stop_if_nonfinite(torch.tensor(global_step), optimizer)
                 train_losses.append(train_loss)
                 val_losses.append(val_loss)
                 log(
@@ -117,6 +126,7 @@ def train_classifier_simple(
             if out_of_steps:
                 break
 
+        stop_if_nonfinite(first_nonfinite, optimizer)
         # Accuracy on eval_iter batches only: a cheap estimate after each epoch, as in the book.
         with torch.inference_mode():
             train_accuracy = seam.calc_accuracy_loader(train_loader, model, device, num_batches=eval_iter)
@@ -130,3 +140,25 @@ def train_classifier_simple(
             break
 
     return train_losses, val_losses, train_accs, val_accs, examples_seen
+
+
+def note_nonfinite(loss: torch.Tensor, step: int, first: torch.Tensor | None) -> torch.Tensor:
+    """first, or step if first is unset (-1) and the loss is nan or infinite.
+
+    Computed on the loss's device: reading the loss on the CPU every step would make the CPU wait
+    for the GPU at each one. The trainer reads the answer where it waits anyway (stop_if_nonfinite).
+    """
+    if first is None:
+        first = torch.tensor(-1, device=loss.device)
+    return torch.where((first < 0) & ~torch.isfinite(loss.detach()), step, first)
+
+
+def stop_if_nonfinite(first: torch.Tensor | None, optimizer: torch.optim.Optimizer) -> None:
+    """Raise TrainingError, naming the step, if a loss was nan or infinite: no later step can recover."""
+    if first is None or int(first) < 0:
+        return
+    lr = optimizer.param_groups[0]["lr"]
+    raise TrainingError(
+        f"training stopped at step {int(first)}: the loss is not a finite number (nan or infinite); the "
+        f"learning rate (--lr {lr:g}) is likely too high: try a smaller one (the book's is 5e-5)"
+    )

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from .classify import probability_rows
 from .data import SMS_SOURCE, normalise
 from .evaluation import evaluate, seen_flags, threshold_for_fpr
+from .progress import progress
 from .tokenizer import get_tokenizer
 
 
@@ -36,9 +37,14 @@ def predict_loader(
     return predictions, probabilities
 
 
-def _positive_probabilities(texts: Sequence[str], classifier: nn.Module, info: dict) -> list[float]:
+def _positive_probabilities(
+    texts: Sequence[str], classifier: nn.Module, info: dict, description: str
+) -> list[float]:
     # Read as `classify` reads a message: padded as in training, a longer one truncated.
-    return [row[1] for row in probability_rows(list(texts), classifier, get_tokenizer(), info)]
+    return [
+        row[1]
+        for row in probability_rows(list(texts), classifier, get_tokenizer(), info, description=description)
+    ]
 
 
 def choose_threshold(
@@ -54,9 +60,14 @@ def choose_threshold(
     The negatives are the validation split's and those of the held-out third set aside for validation
     (data.prepare_splits), so the choice never looks at a test message.
     """
-    _, rows = predict_loader(classifier, validation, device)
+    _, rows = predict_loader(
+        classifier, progress(validation, "Choosing the threshold: validation set"), device
+    )
     labels = list(validation.dataset.labels) + heldout["Label"].tolist()
-    scores = [row[1] for row in rows] + _positive_probabilities(heldout["Text"].tolist(), classifier, info)
+    set_aside = _positive_probabilities(
+        heldout["Text"].tolist(), classifier, info, "Choosing the threshold: validation messages set aside"
+    )
+    scores = [row[1] for row in rows] + set_aside
     negatives = [p for p, y in zip(scores, labels, strict=True) if y == 0]
     positives = [p for p, y in zip(scores, labels, strict=True) if y == 1]
     value = threshold_for_fpr(negatives, target_fpr)
@@ -88,7 +99,13 @@ def evaluate_test(
     if natural and heldout is not None and len(heldout):
         heldout_labels = heldout["Label"].tolist()
         # Read as `classify` reads a message: padded as in training, a longer one truncated.
-        heldout_probabilities = probability_rows(heldout["Text"].tolist(), classifier, get_tokenizer(), info)
+        heldout_probabilities = probability_rows(
+            heldout["Text"].tolist(),
+            classifier,
+            get_tokenizer(),
+            info,
+            description="Scoring the ham set aside",
+        )
     return evaluate(
         loaders[2].dataset.labels,
         test_rows,
@@ -109,7 +126,12 @@ def seen_in(texts: Sequence[str], training_texts: Sequence[str], exact: bool) ->
 
 def describe_data(data: dict[str, Any]) -> str:
     """One line on what was trained and tested on: the file, its classes, balancing, duplicates."""
-    source = "the SMS Spam Collection" if data["source"] == SMS_SOURCE else data["data_file"]
+    source = data["data_file"]
+    if data["source"] == SMS_SOURCE:  # no "published": a splits.json from before it was recorded
+        modified = data.get("published") is False
+        source = (
+            f"{source}, a modified copy of the SMS Spam Collection" if modified else "the SMS Spam Collection"
+        )
     duplicates = (
         f"{data['duplicates_removed']:,} repeated messages removed before splitting (--dedupe)"
         if data["dedupe"]

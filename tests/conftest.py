@@ -13,11 +13,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # points the tests at another copy with the same layout.
 SHARED_DATA = Path(os.environ.get("GPT_FROM_SCRATCH_SHARED_DATA", REPO_ROOT / "tests" / "data"))
 SMS_FILE = SHARED_DATA / "sms_spam_collection" / "SMSSpamCollection"
-TIKTOKEN_CACHE = SHARED_DATA / "tiktoken_cache"
-
-# tiktoken reads this when the tokenizer is first built; set it before any test asks for it.
-if TIKTOKEN_CACHE.is_dir():
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_CACHE))
 
 
 def _require(path: Path) -> Path:
@@ -39,8 +34,7 @@ def sms_file() -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    """tiktoken's GPT-2 encoding, read from the offline cache."""
-    _require(TIKTOKEN_CACHE)
+    """GPT-2's encoding, built from the BPE files inside the package."""
     from gpt_from_scratch.tokenizer import get_tokenizer
 
     return get_tokenizer()

@@ -7,6 +7,7 @@ exercise test can recognise the mistake in a learner's output and show the mutan
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -935,3 +936,96 @@ def loader_empty_is_zero(data_loader, model, device, num_batches=None):
 )
 def loader_returns_a_tensor(data_loader, model, device, num_batches=None):
     return torch.tensor(_loader_accuracy(data_loader, model, device, num_batches))
+
+
+@mutant(
+    "loss",
+    "calc_loss_batch",
+    "leave .grad alone: model.zero_grad() belongs to the training loop, which may add up several batches",
+    says="cleared the .grad",
+)
+def loss_zeroes_the_gradients(input_batch, target_batch, model, device):
+    model.zero_grad()
+    return _reference_loss(input_batch, target_batch, model, device)
+
+
+@functools.lru_cache
+def _cached_mask(num_tokens, device):
+    return torch.triu(torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=device), diagonal=1)
+
+
+@mutant(
+    "causal_mask",
+    "causal_mask",
+    "return a new mask on every call: a cached one is shared with every earlier caller",
+    says="return a new tensor on each call",
+)
+def mask_cached_per_size(num_tokens, device=None):
+    return _cached_mask(num_tokens, device)
+
+
+@mutant(
+    "classification_head",
+    "replace_head",
+    "seeding is the caller's choice: torch.manual_seed here resets every later random draw",
+    says="do not call torch.manual_seed inside",
+)
+def head_seeds_the_random_state(model, num_classes):
+    torch.manual_seed(123)
+    model.out_head = nn.Linear(model.out_head.in_features, num_classes)
+    return model
+
+
+@mutant(
+    "attention",
+    "scaled_dot_product_attention",
+    "mask with apply_mask (-inf): a large negative fill such as -1e9 is not below every score",
+    says="Only -inf is below every score",
+)
+def attention_fills_with_minus_1e9(queries, keys, values, mask=None):
+    scores = queries @ keys.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(mask, -1e9)
+    weights = torch.softmax(scores / math.sqrt(keys.shape[-1]), dim=-1)
+    return weights @ values, weights
+
+
+_ANSWERS: dict = {}
+
+
+@mutant(
+    "accuracy",
+    "calc_accuracy_loader",
+    "compute the accuracy on every call: a cached answer misses every change to the model",
+    says="no cache",
+)
+def loader_caches_its_answer(data_loader, model, device, num_batches=None):
+    key = (id(data_loader), id(model), num_batches)
+    if key not in _ANSWERS:
+        _ANSWERS[key] = _loader_accuracy(data_loader, model, device, num_batches)
+    return _ANSWERS[key]
+
+
+@mutant(
+    "classification_head",
+    "freeze_all_but",
+    "raise ValueError for an unknown choice: an assert is switched off by python -O",
+    says="expected ValueError",
+)
+def freeze_asserts_the_choice(model, trainable):
+    from solutions.classification_head import TRAINABLE_CHOICES, freeze_all_but
+
+    assert trainable in TRAINABLE_CHOICES, f"bad trainable {trainable}"
+    return freeze_all_but(model, trainable)
+
+
+@mutant(
+    "attention",
+    "split_heads",
+    "reshape the tensor itself: a round trip through numpy leaves the graph and the device",
+    says="split_heads raised",
+)
+def split_heads_through_numpy(x, num_heads):
+    batch, num_tokens, d_out = x.shape
+    copy = torch.from_numpy(x.detach().numpy().copy())
+    return copy.view(batch, num_tokens, num_heads, d_out // num_heads).transpose(1, 2)

@@ -6,6 +6,7 @@ test_serve.py and test_serve_browser.py: one classifier is trained and one serve
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import gpt_from_scratch
 from gpt_from_scratch.cli import main
 
 # A spam message of the SMS Spam Collection, and a message any reader knows is not spam.
@@ -28,7 +30,9 @@ SERVER_START_S = 180  # importing torch and Gradio on a busy 2-core CI machine t
 
 def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, sms_file: Path) -> Path:
     """A tiny classifier finetuned through the CLI (83% test accuracy in a minute)."""
-    out = tmp_path_factory.mktemp("serve") / "classifier"
+    out = (
+        tmp_path_factory.mktemp("serve") / "spam-classifier"
+    )  # finetune's default name: the screenshots show it
     options = ["--weights", "random", "--model-size", "tiny", "--trainable", "all", "--lr", "2e-3"]
     options += ["--epochs", "1", "--max-steps", "60", "--max-length", "64", "--eval-freq", "10"]
     options += ["--eval-iter", "2", "--device", "cpu", "--data-file", str(sms_file), "--out", str(out)]
@@ -50,10 +54,16 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
-        command = [sys.executable, "-m", "gpt_from_scratch", "serve", "--model-dir", str(model_dir)]
+        # Started beside the model, as a user starts it, so that the page names it as they would; on
+        # the code these tests import, wherever that is.
+        code = str(Path(gpt_from_scratch.__file__).resolve().parent.parent)
+        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [code, os.environ.get("PYTHONPATH")]))}
+        command = [sys.executable, "-m", "gpt_from_scratch", "serve", "--model-dir", model_dir.name]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
         with open(log, "w") as out:  # a file, not a pipe: a full pipe would stall the server
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
+            self.process = subprocess.Popen(
+                command, cwd=model_dir.parent, env=env, stdout=out, stderr=subprocess.STDOUT, text=True
+            )
         deadline = time.monotonic() + SERVER_START_S
         while f"at {self.url}" not in self.output():
             if self.process.poll() is not None:

@@ -105,6 +105,9 @@ def test_folder_without_a_model_says_how_to_make_one(tmp_path):
         load_classifier(tmp_path)
     with pytest.raises(ModelDirError, match="does not exist"):
         load_classifier(tmp_path / "nowhere")
+    (tmp_path / "a-file").write_text("not a classifier")
+    with pytest.raises(ModelDirError, match=r"a-file is a file, not a folder: pass the folder finetune"):
+        load_classifier(tmp_path / "a-file")
 
 
 def test_foreign_config_is_refused(tmp_path):

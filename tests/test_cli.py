@@ -72,6 +72,15 @@ def test_console_script_and_module_both_answer_help():
             assert sub in result.stdout
 
 
+def test_experiments_help_names_every_default_file(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # argparse wraps help to the terminal: one line an option
+    with pytest.raises(SystemExit):
+        main(["experiments", "--help"])
+    shown = capsys.readouterr().out
+    assert "the JSON-lines results file (default: experiment-results.jsonl)" in shown
+    assert "folder for the --report files (default: the --results folder)" in shown
+
+
 def test_offline_finetune_writes_model_metrics_and_plots(trained_dir):
     for name in ("config.json", "metrics.json", "loss-plot.png", "accuracy-plot.png"):
         assert (trained_dir / name).is_file(), name

@@ -22,6 +22,7 @@ from gpt_from_scratch.data import (
 )
 from gpt_from_scratch.errors import DataError
 from gpt_from_scratch.sms_spam import LABELS, READINGS, read_sms_spam
+from gpt_from_scratch.trust import describe_data
 
 # External facts. The raw file's counts come from tests/data/README.md. The book's reading
 # (pd.read_csv with default quoting) gives 5,572 rows, 4,825 ham and 747 spam, as printed in chapter 6;
@@ -357,6 +358,16 @@ def test_read_rejects_malformed_lines(tmp_path, content, match):
         read_sms_spam(write(tmp_path, content))
 
 
+@pytest.mark.parametrize("reading", READINGS)
+@pytest.mark.parametrize("cut_at", ["ham\tSorry, I'll call la", "sp", "spam\t"])
+def test_a_file_cut_off_mid_line_is_refused_naming_the_cut_line(sms_file, tmp_path, reading, cut_at):
+    whole = sms_file.read_text(encoding="utf-8").splitlines(keepends=True)[:300]
+    cut = write(tmp_path, "".join(whole) + cut_at)
+    message = re.escape(f"{cut}: the file ends in the middle of line 301 ({cut_at!r}), with no newline")
+    with pytest.raises(DataError, match=message):
+        read_sms_spam(cut, reading)
+
+
 def test_read_shortens_a_long_offending_line(tmp_path):
     with pytest.raises(DataError) as caught:
         read_sms_spam(write(tmp_path, "ham\tok\n" + "x" * 500 + "\n"))
@@ -437,6 +448,13 @@ def test_a_cut_of_the_file_is_named_with_its_counts(sms_file, tmp_path):
     assert len(notes) == 1
     assert "is not the published SMS Spam Collection" in notes[0]
     assert f"2,000 messages, {ham:,} ham and {2000 - ham:,} spam" in notes[0]
+    described = describe_data(read_split_info(tmp_path / "splits"))
+    assert described.startswith(f"{cut}, a modified copy of the SMS Spam Collection: 2 classes"), described
+
+
+def test_the_published_file_is_described_by_its_name(sms_file, tmp_path):
+    prepare_splits(sms_file, tmp_path, log=lambda _: None)
+    assert describe_data(read_split_info(tmp_path)).startswith("the SMS Spam Collection: 2 classes")
 
 
 def test_a_file_without_spam_is_refused(tmp_path):
@@ -462,7 +480,8 @@ def test_a_class_missing_from_training_is_refused():
 
 def test_splits_too_small_to_evaluate_are_refused(sms_file, tmp_path):
     # About 20 kB of the file: 46 balanced messages, a validation split of 4 (as a user once trained on).
-    cut = write(tmp_path, sms_file.read_text(encoding="utf-8")[:20_000], name="cut.txt")
+    text = sms_file.read_text(encoding="utf-8")
+    cut = write(tmp_path, text[: text.rindex("\n", 0, 20_000) + 1], name="cut.txt")  # whole lines
     with pytest.raises(DataError, match=r"validation split of \d messages .* too few to evaluate"):
         prepare_splits(cut, tmp_path / "splits", log=lambda _: None)
     assert not (tmp_path / "splits").exists()  # refused before anything was written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -451,8 +452,35 @@ def test_the_evaluation_plots_write_pngs(tmp_path):
     curve = precision_recall_curve(labels, scores, 0.13)
     for path in (
         plot_confusion_matrix([[50, 2], [3, 20]], ["ham", "spam"], tmp_path / "confusion.png"),
-        plot_precision_recall(curve, tmp_path / "pr.png", chosen_threshold=0.5),
-        plot_precision_recall(curve, tmp_path / "pr-plain.png"),
+        plot_precision_recall(curve, tmp_path / "pr.png", 0.5, "P(spam) > 0.5"),
     ):
         data = path.read_bytes()
         assert data[:8] == PNG_MAGIC and len(data) > 5_000, path
+
+
+@pytest.mark.parametrize("threshold", [None, 0.25], ids=["most probable class", "target-fpr"])
+def test_the_precision_recall_plot_marks_the_threshold_in_use(tmp_path, monkeypatch, threshold):
+    from matplotlib.figure import Figure
+
+    from gpt_from_scratch.finetune import _write_plots
+
+    labels = [1, 1, 1, 0, 0, 0, 0, 0]
+    rows = [[1 - p, p] for p in (0.95, 0.7, 0.3, 0.6, 0.2, 0.1, 0.05, 0.01)]
+    evaluation = evaluate(labels, rows, ["ham", "spam"], threshold=threshold, positive_share=0.13)
+    metrics = {
+        "examples_seen": 80,
+        **{name: [0.5, 0.4] for name in ("train_losses", "val_losses", "train_accs", "val_accs")},
+        "evaluation": evaluation,
+        "threshold": None if threshold is None else {"value": threshold},
+        "labels": ["ham", "spam"],
+    }
+    saved = {}
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **_: saved.update({Path(path).name: figure}))
+    _write_plots(metrics, 1, tmp_path, log=lambda _: None)
+    ax = saved["precision-recall.png"].axes[0]
+    (legend,) = [text.get_text() for text in ax.get_legend().get_texts()]
+    expected = "P(spam) > 0.5, the most probable class" if threshold is None else "P(spam) >= 0.25, chosen by"
+    assert legend.startswith(expected)
+    marker = ax.get_lines()[-1]
+    natural = evaluation["natural"]  # the precision and recall the report gives at that threshold
+    assert (marker.get_xdata()[0], marker.get_ydata()[0]) == (natural["recall"], natural["precision"])

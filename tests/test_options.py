@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import cli, seam
 from gpt_from_scratch.checkpoint import load_classifier
-from gpt_from_scratch.config import FinetuneConfig, check_config
+from gpt_from_scratch.config import FinetuneConfig, check_config, command_line_fields
 from gpt_from_scratch.errors import OptionError
 from gpt_from_scratch.fast.trunk import Trunk, select_tokens
 from gpt_from_scratch.finetune import finetune, set_causal
@@ -222,6 +222,14 @@ def test_max_steps_stops_after_that_many_batches():
 def test_options_that_cannot_work_are_refused_naming_the_flag(values, message):
     with pytest.raises(OptionError, match=message):
         check_config(FinetuneConfig(**values))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("name", [f.name for f in command_line_fields() if "float" in str(f.type)])
+def test_a_value_that_is_not_a_finite_number_is_refused_naming_the_flag(name, value):
+    flag = "--" + name.replace("_", "-")
+    with pytest.raises(OptionError, match=f"^{flag} {value:g}: not a finite number"):
+        check_config(FinetuneConfig(**{name: value}))
 
 
 def test_the_defaults_and_the_book_recipe_pass_the_check():

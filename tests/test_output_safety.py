@@ -121,6 +121,21 @@ def test_a_run_that_fails_mid_training_leaves_the_old_output_byte_for_byte(
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+@pytest.mark.parametrize("lr", ["1e6", "1e30"])
+def test_a_learning_rate_too_high_stops_at_the_first_non_finite_loss(old, short_file, tmp_path, capsys, lr):
+    before = snapshot(old)
+    for out, overwrite in ((old, ["--overwrite"]), (tmp_path / "new", [])):
+        args = cli_args(quick(short_file, out)) + ["--lr", lr, "--max-steps", "20", "--eval-freq", "50"]
+        assert main(args + overwrite) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert err.startswith("gpt-from-scratch finetune: error: training stopped at step "), err
+        assert "not a finite number" in err
+        assert f"the learning rate (--lr {float(lr):g}) is likely too high" in err
+    assert snapshot(old) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no new folder, no staging folder, no lock
+
+
 def test_a_failed_first_run_leaves_no_output_folder(short_file, tokenizer, tmp_path, monkeypatch):
     monkeypatch.setattr(finetune_module, "train_classifier_simple", _raise(Stop))
     with pytest.raises(Stop):
@@ -195,19 +210,33 @@ def test_out_naming_a_file_is_one_line_naming_the_flag(short_file, tmp_path, cap
     assert existing.read_text() == "not a folder"
 
 
+def test_out_inside_a_file_is_one_line_naming_the_file(short_file, tmp_path, capsys):
+    existing = tmp_path / "a-file"
+    existing.write_text("not a folder")
+    assert main(cli_args(quick(short_file, existing / "sub" / "out"))) == 1
+    err = capsys.readouterr().err
+    expected = (
+        f"--out {existing / 'sub' / 'out'} lies inside {existing}, a file, not a folder: choose --out "
+        "outside it"
+    )
+    assert err == f"gpt-from-scratch finetune: error: {expected}\n"
+    assert existing.read_text() == "not a folder"
+
+
 def test_offline_every_missing_input_is_reported_at_once(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("GPT_FROM_SCRATCH_CACHE", str(empty))  # no cached SMS Spam Collection
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))  # no cached tokenizer files
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(empty))  # no cached tokenizer files: it ships, none needed
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(empty))  # no cached GPT-2 weights
     monkeypatch.setattr(socket, "create_connection", _no_network)
     out = tmp_path / "out"
     assert main(["finetune", "--device", "cpu", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert "cannot start: 3 inputs are missing: (1) the SMS Spam Collection" in err
-    for fix in ("--data-file PATH", "--weights-dir DIR", "openai-community/gpt2", "TIKTOKEN_CACHE_DIR"):
+    assert "cannot start: 2 inputs are missing: (1) the SMS Spam Collection" in err
+    assert "tokenizer" not in err
+    for fix in ("--data-file PATH", "--weights-dir DIR", "openai-community/gpt2"):
         assert fix in err
     assert not out.exists()
 
@@ -218,7 +247,7 @@ def test_offline_every_missing_input_is_reported_at_once(tmp_path, monkeypatch, 
 
 def test_inputs_given_or_cached_are_found_without_the_network(sms_file, tokenizer, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", _no_network)
-    check_inputs(quick(sms_file, "unused"))  # data given, random weights, tokenizer in its cache
+    check_inputs(quick(sms_file, "unused"))  # data given, random weights
     with pytest.raises(DownloadError, match=r"cannot start: missing the tiny weights \(none are published\)"):
         check_inputs(quick(sms_file, "unused", weights="pretrained"))
 

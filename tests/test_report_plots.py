@@ -181,3 +181,26 @@ def test_cli_report_refuses_a_line_that_is_not_a_record(results, capsys):
     assert out == ""
     assert f"{results} line 3 is not a JSON record: fix or delete that line" in err
     assert not (results.parent / "report.md").exists()
+
+
+def test_the_accuracy_plots_legend_covers_no_error_bar(tmp_path, monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from gpt_from_scratch.experiments.figures import _plot_accuracy
+
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **_: saved.append(figure))
+    # Rows spread over the whole width, the lowest one at the left, where the legend used to sit.
+    means, stds = (95.0, 80.0, 70.0, 60.0, 50.0), (1.0, 2.0, 3.0, 5.0, 8.0)
+    labels = [f"row{number:02d}" for number in range(1, 6)]
+    _plot_accuracy(labels, means, stds, [96.0, None, None, 62.0, None], False, tmp_path / "accuracy.png")
+    (figure,) = saved
+    renderer = FigureCanvasAgg(figure).get_renderer()  # the figure is closed: lay it out again to measure
+    (ax,) = figure.axes
+    legend = ax.get_legend().get_window_extent(renderer).padded(6)  # and a marker's half-width around it
+    rows = list(zip(means, stds, range(len(labels))[::-1], strict=True))  # the plot's rows, top to bottom
+    for mean, std, y in rows:  # each error bar, from mean - std to mean + std, in pixels
+        (left, row), (right, _) = ax.transData.transform([(mean - std, y), (mean + std, y)])
+        assert not (legend.y0 <= row <= legend.y1 and left <= legend.x1 and right >= legend.x0), (mean, y)
+    assert figure.bbox.contains(legend.x0, legend.y0) and figure.bbox.contains(legend.x1, legend.y1)

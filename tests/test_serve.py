@@ -35,7 +35,7 @@ from gpt_from_scratch.app.inference import (
     results_csv,
     uploaded_messages,
 )
-from gpt_from_scratch.app.page import explanation_html, note_markdown, verdict_markdown
+from gpt_from_scratch.app.page import explanation_html, note_markdown, opacity, strongest_table, verdict_html
 from gpt_from_scratch.checkpoint import load_classifier
 from gpt_from_scratch.classify import encode_for_classifier
 from gpt_from_scratch.cli import main
@@ -45,7 +45,10 @@ from gpt_from_scratch.fast.trunk import select_tokens
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio")]
 
 
-VERDICT = re.compile(r"### (spam|not spam) \(probability (0\.\d{3}|1\.000)\)")
+VERDICT = re.compile(  # the verdict's colour (its class), its label, and P(spam)
+    r'<p class="verdict (spam|not-spam)"><span class="label">(spam|not spam)</span> '
+    r"P\(spam\) = ([01]\.\d{3})</p>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,7 @@ def client(server) -> Client:
 
 def verdict_of(served: ServedClassifier, text: str) -> str:
     """What the page shows as the verdict of text, computed in this process."""
-    return verdict_markdown(served.answer(text))
+    return verdict_html(served.answer(text))
 
 
 def visible_text(explanation_html: str) -> str:
@@ -76,8 +79,13 @@ def visible_text(explanation_html: str) -> str:
 def test_one_message_gets_the_label_and_probability_classify_prints(served, served_model_dir, capsys):
     for text in (SPAM, HAM):
         assert main(["classify", text, "--model-dir", str(served_model_dir)]) == 0
-        printed = capsys.readouterr().out.strip()  # "spam (probability 0.997)"
-        assert verdict_of(served, text).splitlines()[0] == f"### {printed}"
+        label, probability = re.fullmatch(
+            r"(.+) \(probability (.+)\)", capsys.readouterr().out.strip()
+        ).groups()
+        kind, shown_label, spam = VERDICT.fullmatch(verdict_of(served, text)).groups()
+        assert shown_label == label and kind == label.replace(" ", "-")
+        # One probability on the page, P(spam); classify prints the chosen label's.
+        assert float(spam) == pytest.approx(float(probability) if label == "spam" else 1 - float(probability))
     # The tiny model is 83% accurate (mostly by length: see the README); these two it gets right.
     assert served.answer(SPAM).prediction.label == "spam"
     assert served.answer(HAM).prediction.label == "not spam"
@@ -206,7 +214,35 @@ def test_a_message_of_100000_characters_is_truncated_with_a_visible_note(served)
     shown = explanation_html(answer)
     assert f"and {len(answer.unread) - inference.UNREAD_SHOWN:,} more characters" in shown
     assert len(shown) < 20_000  # the page is not sent the whole unread tail
-    assert note_markdown(served.answer(HAM)) == ""  # a message read whole carries no note
+    assert "Truncated" not in note_markdown(served.answer(HAM))  # a message read whole carries no such note
+
+
+def test_the_smallest_change_is_still_coloured_and_no_change_is_not():
+    assert opacity(-1e-6, biggest=0.5) >= 0.15  # a faint blue, but blue
+    assert opacity(0.5, biggest=0.5) == pytest.approx(0.8)
+    assert opacity(0.25, biggest=0.5) < opacity(-0.3, biggest=0.5) < opacity(0.5, biggest=0.5)
+    assert opacity(0.0, biggest=0.5) == 0
+
+
+def test_the_page_has_a_colour_legend_and_the_strongest_tokens_their_positions(served):
+    answer = served.answer("Hi Ann!! see you at 7, ok. ok. ok.")
+    assert "red</span> pushed P(spam) up" in explanation_html(answer)
+    assert "blue</span> pushed it down" in explanation_html(answer)
+    table = strongest_table(answer)
+    assert list(table.columns) == ["position", "token", "change in P(spam)"]
+    ok = [row for row in table.itertuples() if row.token == "' ok'"]
+    assert len(ok) >= 2 and len({row.position for row in ok}) == len(ok)  # the same token, told apart
+    for row in table.itertuples():
+        (piece,) = [p for p in answer.pieces if str(p.positions[0] + 1) == row.position]
+        assert repr(piece.text) == row.token
+
+
+def test_a_not_spam_message_with_every_token_red_is_explained_on_the_page(served):
+    answer = served.answer(HAM)  # the tiny classifier's reasons (see the README): every token red
+    assert answer.prediction.label == "not spam" and all(piece.change > 0 for piece in answer.pieces)
+    note = note_markdown(answer)
+    assert note.startswith("**Every token is red, and the verdict is not spam:**")
+    assert f"P(spam), {answer.prediction.spam_probability:.3f}, is still too low for spam" in note
 
 
 def test_the_explanation_is_html_that_shows_the_message_as_text(served):
@@ -360,7 +396,11 @@ def test_serve_refuses_a_port_in_use_in_one_line(served_model_dir, capsys):
         port = taken.getsockname()[1]
         assert main(["serve", "--model-dir", str(served_model_dir), "--port", str(port)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"cannot serve on 127.0.0.1:{port}" in err and "--port" in err, err
+    expected = (
+        f"cannot serve on 127.0.0.1:{port}: the port is taken (another program listens on it): stop that "
+        "program, or pass another --port"
+    )
+    assert err == f"gpt-from-scratch serve: error: {expected}\n"
 
 
 def test_the_server_answers_as_the_app_computes(client, served):
@@ -383,7 +423,7 @@ def test_twenty_concurrent_requests_are_all_answered_and_the_server_keeps_servin
     jobs = [client.submit(*job, api_name="/classify_message") for job in zip(texts, methods, strict=True)]
     answers = [job.result(timeout=300) for job in jobs]
     for text, want, (verdict, _, explanation, _, _) in zip(texts, expected, answers, strict=True):
-        assert verdict == verdict_markdown(want), text
+        assert verdict == verdict_html(want), text
         # Each answer is its own message's: its text, and its reasons.
         assert visible_text(explanation).startswith(text[:40].rstrip())
         changes = [float(c) for c in re.findall(r'data-change="([-0-9.e]+)"', explanation)]
@@ -393,7 +433,7 @@ def test_twenty_concurrent_requests_are_all_answered_and_the_server_keeps_servin
         return Client(client.src, verbose=False).predict(text, "gradient", api_name="/classify_message")[0]
 
     with ThreadPoolExecutor(20) as pool:  # and 20 more, each from its own client
-        assert list(pool.map(on_its_own_connection, texts)) == [verdict_markdown(w) for w in expected]
+        assert list(pool.map(on_its_own_connection, texts)) == [verdict_html(w) for w in expected]
     assert client.predict(HAM, "gradient", api_name="/classify_message")[0] == verdict_of(served, HAM)
     with urllib.request.urlopen(client.src, timeout=30) as page:
         assert page.status == 200
@@ -428,8 +468,8 @@ def test_an_upload_through_the_server_gives_the_table_and_a_csv_download(client,
     assert (
         summary.startswith("**2 message(s)** classified") and "Skipped 1 empty message(s): rows 3." in summary
     )
-    assert table["headers"] == ["row", "label", "probability", "P(spam)", "message", "note"]
-    assert [[row[0], row[1], row[4]] for row in table["data"]] == [[4, "spam", SPAM], [2, "not spam", HAM]]
+    assert table["headers"] == ["row", "label", "P(spam)", "message", "note"]  # one probability
+    assert [[row[0], row[1], row[3]] for row in table["data"]] == [[4, "spam", SPAM], [2, "not spam", HAM]]
     assert Path(download).name == "inbox-classified.csv"
     assert list(pd.read_csv(download)["message"]) == [SPAM, HAM]
 

@@ -23,6 +23,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from serving import HAM, SPAM
@@ -43,7 +44,8 @@ CHROMIUM_FLAGS = (
     "--window-size=1280,1000",
 )
 WAIT_S = 60
-VERDICT = re.compile(r"(spam|not spam) \(probability (\d\.\d{3})\)\nP\(spam\) = (\d\.\d{3})")
+VERDICT = re.compile(r"(spam|not spam) P\(spam\) = (\d\.\d{3})")
+RED, BLUE = "rgba(220, 38, 38, 1)", "rgba(37, 99, 235, 1)"  # the colours of spam and of not spam
 
 
 @pytest.fixture(scope="module")
@@ -119,15 +121,41 @@ def text_of(browser: WebDriver, element_id: str) -> str:
     return browser.find_element(By.ID, element_id).text
 
 
+def background(browser: WebDriver, selector: str) -> str:
+    """The background colour the browser draws the first element matching selector in."""
+    return browser.find_element(By.CSS_SELECTOR, selector).value_of_css_property("background-color")
+
+
+def toast(browser: WebDriver) -> str:
+    """The error toast's text, once it is filled in (it appears first, empty)."""
+    return wait_for(browser, lambda b: " ".join(text_of_all(b, "[data-testid=toast-text]")).strip())
+
+
+def upload(browser: WebDriver, path: Path) -> None:
+    """Put path in the Many messages tab's file box, clearing a file already there."""
+    for clear in browser.find_elements(By.CSS_SELECTOR, "#upload button[aria-label=Clear]"):
+        clear.click()
+    box = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
+    box[0].send_keys(str(path))
+    wait_for(
+        browser, lambda b: b.find_elements(By.CSS_SELECTOR, f'#upload td.filename[aria-label="{path.name}"]')
+    )
+
+
 def test_a_typed_message_gets_its_label_probability_and_reasons(browser, server, served, screenshots):
     open_tab(browser, server.url, "One message")
+    heading = " ".join(browser.find_element(By.TAG_NAME, "body").text.split())
+    assert "finetune wrote to spam-classifier , on cpu" in heading  # the name typed, not a test's folder
     browser.find_element(By.CSS_SELECTOR, "#message textarea").send_keys(SPAM)
     browser.find_element(By.ID, "classify").click()
     shown = wait_for(browser, lambda b: VERDICT.search(text_of(b, "verdict")))
     answer = served.answer(SPAM)
     assert shown.group(1) == answer.prediction.label == "spam"
-    assert shown.group(2) == f"{answer.prediction.probability:.3f}"
-    assert shown.group(3) == f"{answer.prediction.spam_probability:.3f}"
+    assert shown.group(2) == f"{answer.prediction.spam_probability:.3f}"
+    assert "probability" not in text_of(browser, "verdict")  # one probability: P(spam)
+    assert background(browser, "#verdict .label") == RED
+    legend = text_of(browser, "explanation")
+    assert "red pushed P(spam) up, towards spam; blue pushed it down, towards not spam" in legend
     tokens = browser.find_elements(By.CSS_SELECTOR, "#explanation span.token")
     assert len(tokens) == len(answer.pieces)
     for token, piece in zip(tokens, answer.pieces, strict=True):
@@ -135,7 +163,10 @@ def test_a_typed_message_gets_its_label_probability_and_reasons(browser, server,
     assert " ".join("".join(t.text for t in tokens).split()) == " ".join(SPAM.split())
     assert "occlusion" in browser.find_element(By.TAG_NAME, "body").text  # the page says how
     top = max(answer.pieces, key=lambda piece: abs(piece.change))
-    assert repr(top.text) in text_of(browser, "strongest")
+    first_row = [
+        browser.find_element(By.CSS_SELECTOR, f'#strongest [data-testid="cell-0-{c}"]') for c in range(3)
+    ]
+    assert [cell.text for cell in first_row[:2]] == [str(top.positions[0] + 1), repr(top.text)]
     assert "gradient × input" in text_of(browser, "explanation")
     screenshot(browser, screenshots, "app-one-message.png")
     # The other method: occlusion, the change itself.
@@ -154,10 +185,59 @@ def test_an_empty_message_shows_the_reason(browser, server, screenshots):
     open_tab(browser, server.url, "One message")
     browser.find_element(By.CSS_SELECTOR, "#message textarea").send_keys("   ")
     browser.find_element(By.ID, "classify").click()
-    # The toast appears first and is filled in after: wait for its text, not for the element.
-    toast = wait_for(browser, lambda b: " ".join(text_of_all(b, "[data-testid=toast-text]")).strip())
-    assert toast.startswith("the message is empty"), toast
+    refused = toast(browser)
+    assert refused.startswith("the message is empty"), refused
     screenshot(browser, screenshots, "app-empty-message.png")
+
+
+def test_enter_classifies_and_shift_enter_starts_a_new_line(browser, server, served):
+    open_tab(browser, server.url, "One message")
+    box = browser.find_element(By.CSS_SELECTOR, "#message textarea")
+    box.send_keys("Are we still meeting", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "for dinner tonight?")
+    assert box.get_attribute("value") == "Are we still meeting\nfor dinner tonight?"
+    assert "P(spam)" not in text_of(browser, "verdict")  # a new line is not a request
+    box.send_keys(Keys.ENTER)
+    shown = wait_for(browser, lambda b: VERDICT.search(text_of(b, "verdict")))
+    answer = served.answer("Are we still meeting\nfor dinner tonight?")
+    assert shown.groups() == (answer.prediction.label, f"{answer.prediction.spam_probability:.3f}")
+    assert box.get_attribute("value") == "Are we still meeting\nfor dinner tonight?"  # Enter added no line
+    assert background(browser, "#verdict .label") == BLUE
+    # The tiny classifier colours every token of this not-spam message red: the page says why.
+    assert text_of(browser, "note").startswith("Every token is red, and the verdict is not spam:")
+
+
+def test_an_error_after_an_answer_leaves_no_earlier_answer_showing(browser, server, screenshots):
+    open_tab(browser, server.url, "One message")
+    box = browser.find_element(By.CSS_SELECTOR, "#message textarea")
+    box.send_keys(HAM)
+    browser.find_element(By.ID, "classify").click()
+    wait_for(browser, lambda b: "P(spam)" in text_of(b, "verdict"))
+    box.clear()
+    box.send_keys("   ")
+    browser.find_element(By.ID, "classify").click()
+    assert toast(browser).startswith("the message is empty")
+    screenshot(browser, screenshots, "stale-one-message.png")
+    assert "spam" not in text_of(browser, "verdict")
+    assert text_of(browser, "note") == ""
+    assert browser.find_elements(By.CSS_SELECTOR, "#explanation span.token") == []
+    assert browser.find_elements(By.CSS_SELECTOR, '#strongest [data-testid^="cell-"]') == []
+
+
+def test_a_refused_upload_after_a_good_one_leaves_no_earlier_results(browser, server, screenshots, tmp_path):
+    good, refused = tmp_path / "inbox.csv", tmp_path / "people.csv"
+    pd.DataFrame({"text": [HAM, SPAM]}).to_csv(good, index=False)
+    refused.write_text("name,phone\nAnn,123\n", encoding="utf-8")
+    open_tab(browser, server.url, "Many messages")
+    upload(browser, good)
+    browser.find_element(By.ID, "classify-all").click()
+    wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#download a[href]"))
+    upload(browser, refused)
+    browser.find_element(By.ID, "classify-all").click()
+    assert toast(browser).startswith("people.csv has no text column")
+    screenshot(browser, screenshots, "stale-many-messages.png")
+    assert "classified" not in text_of(browser, "summary")
+    assert browser.find_elements(By.CSS_SELECTOR, '#results [data-testid^="cell-"]') == []
+    assert browser.find_elements(By.CSS_SELECTOR, "#download a[href]") == []  # no old CSV to take for new
 
 
 def test_a_message_of_100000_characters_is_classified_with_the_truncation_note(browser, server, served):
@@ -175,7 +255,7 @@ def test_a_message_of_100000_characters_is_classified_with_the_truncation_note(b
     answer = served.answer(text)
     assert f"{answer.num_tokens:,} tokens long" in text_of(browser, "note")
     assert f"({answer.prediction.spam_probability:.3f}" in text_of(browser, "verdict").replace("= ", "(")
-    unread = browser.find_element(By.CSS_SELECTOR, "#explanation .unread").text
+    unread = browser.find_element(By.CSS_SELECTOR, "#explanation .message .unread").text
     assert unread.endswith(f"and {len(answer.unread) - 300:,} more characters")
 
 
@@ -190,11 +270,7 @@ def test_an_uploaded_file_gives_the_sorted_table_and_its_csv(browser, server, se
     ]
     pd.DataFrame({"id": range(1, 6), "text": messages}).to_csv(path, index=False)
     open_tab(browser, server.url, "Many messages")
-    upload = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
-    upload[0].send_keys(str(path))
-    wait_for(
-        browser, lambda b: b.find_elements(By.CSS_SELECTOR, '#upload td.filename[aria-label="inbox.csv"]')
-    )
+    upload(browser, path)
     browser.find_element(By.ID, "classify-all").click()
     wait_for(browser, lambda b: "classified" in text_of(b, "summary"))
     assert "4 message(s)" in text_of(browser, "summary") and "Skipped 1 empty message(s): rows 4." in text_of(
@@ -208,8 +284,8 @@ def test_an_uploaded_file_gives_the_sorted_table_and_its_csv(browser, server, se
     for number, row in enumerate(batch.rows):
         assert cell(number, 0) == str(row.message.number)
         assert cell(number, 1) == row.prediction.label
-        assert float(cell(number, 3)) == pytest.approx(row.prediction.spam_probability, abs=1e-4)
-        assert cell(number, 4) == row.message.text
+        assert float(cell(number, 2)) == pytest.approx(row.prediction.spam_probability, abs=1e-4)
+        assert cell(number, 3) == row.message.text
     link = wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#download a[href]"))[0]
     assert link.get_attribute("href").endswith("/inbox-classified.csv")
     with urllib.request.urlopen(link.get_attribute("href"), timeout=30) as response:

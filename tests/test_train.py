@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from gpt_from_scratch import seam
+from gpt_from_scratch.errors import TrainingError
 from gpt_from_scratch.finetune import FinetuneConfig, finetune
 from gpt_from_scratch.model import GPTConfig, GPTModel
 from gpt_from_scratch.train import calc_loss_loader, evaluate_model, train_classifier_simple
@@ -90,6 +91,37 @@ def test_training_loop_records_what_the_book_records():
     assert all(0.0 <= a <= 1.0 for a in train_accs + val_accs)
     assert lines[0].startswith("Ep 1 (Step 000000): Train loss")
     assert any(line.startswith("Training accuracy:") for line in lines)
+
+
+def test_the_first_non_finite_training_loss_stops_training_naming_its_step(monkeypatch):
+    model = classifier("all")
+    real, training_steps = seam.calc_loss_batch, []
+
+    def loss_nan_at_step_2(input_batch, target_batch, model, device):
+        loss = real(input_batch, target_batch, model, device)
+        if model.training:  # a training step, not an evaluation
+            training_steps.append(loss)
+            if len(training_steps) == 3:
+                return loss * float("nan")
+        return loss
+
+    monkeypatch.setattr(seam, "calc_loss_batch", loss_nan_at_step_2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    lines = []
+    with pytest.raises(TrainingError, match=r"^training stopped at step 2: the loss is not a finite number"):
+        train_classifier_simple(
+            model,
+            random_loader(),
+            random_loader(),
+            optimizer,
+            "cpu",
+            3,
+            eval_freq=100,
+            eval_iter=1,
+            log=lines.append,
+        )
+    assert len(training_steps) == 4  # the epoch's 4 steps: checked at its end, where the trainer waits anyway
+    assert not any(line.startswith("Training accuracy") for line in lines)
 
 
 def test_loss_loader_averages_the_batch_losses():

@@ -149,9 +149,21 @@ def test_batch_with_one_example_or_one_token(batch, num_tokens):
     targets = torch.randint(0, 3, (batch,), generator=g)
     correct = int((model.table[inputs[:, -1]].argmax(dim=-1) == targets).sum())
     result = impl("accuracy").calc_accuracy_batch(inputs, targets, model, "cpu")
-    assert result == (correct, batch), (
-        f"{BATCH} on batch={batch}, num_tokens={num_tokens}: expected ({correct}, {batch}), got {result!r}. "
-        "Do not .squeeze(): a batch of 1 keeps its dimension."
+    if result == (correct, batch):
+        return
+    # The same call on a batch of 5 messages of 3 tokens: right there and wrong here points at a size-1 axis.
+    larger = torch.randint(0, 10, (5, 3), generator=g), torch.randint(0, 3, (5,), generator=g)
+    larger_correct = int((model.table[larger[0][:, -1]].argmax(dim=-1) == larger[1]).sum())
+    right_when_larger = impl("accuracy").calc_accuracy_batch(*larger, model, "cpu") == (larger_correct, 5)
+    pytest.fail(
+        f"{BATCH} on batch={batch}, num_tokens={num_tokens}: expected ({correct}, {batch}), got {result!r}."
+        + (
+            " It is right on a batch of 5 messages of 3 tokens: an axis of size one was dropped "
+            "(.squeeze() or indexing with [0]): keep every dimension."
+            if right_when_larger
+            else ""
+        ),
+        pytrace=False,
     )
 
 
@@ -235,8 +247,8 @@ def test_loader_accuracy_for_every_num_batches(num_batches):
     expected = (predicted == g["batch.targets"][:used]).sum().item() / used
     assert accuracy == pytest.approx(expected, abs=1e-12), (
         f"{LOADER}(num_batches={num_batches}) on 3 batches (4, 4 and 2 examples) returned {accuracy!r}; "
-        f"the first {used} examples give {expected!r}. num_batches beyond the loader's length means all "
-        "batches."
+        f"the first {used} examples give {expected!r}."
+        + (" num_batches beyond the loader's length means all batches." if (num_batches or 0) > 3 else "")
     )
 
 
@@ -273,3 +285,32 @@ def test_batch_runs_the_model_on_the_device_asked_for():
     except (RuntimeError, NotImplementedError) as error:
         if "meta" not in str(error):
             raise
+
+
+def test_loader_accuracy_follows_the_model_between_calls():
+    # The same loader and model, evaluated again after training changed the weights (and left the model
+    # in training mode): the answer is about the model as it is now.
+    model = TokenLookup(torch.eye(2))
+    loader = DataLoader(
+        TensorDataset(torch.tensor([[0], [1], [0], [1]]), torch.tensor([0, 1, 1, 1])), batch_size=2
+    )
+    first = impl("accuracy").calc_accuracy_loader(loader, model, "cpu")
+    assert first == pytest.approx(0.75), f"{LOADER}: 3 of the 4 examples are right, got {first!r}"
+    with torch.no_grad():
+        model.table.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))  # now every token says class 0
+    model.train()
+    second = impl("accuracy").calc_accuracy_loader(loader, model, "cpu")
+    assert second == pytest.approx(0.25), (
+        f"{LOADER}: after the weights changed, 1 of the 4 examples is right (0.25), got {second!r}: compute "
+        "the accuracy anew on every call (no cache)"
+    )
+    assert not model.training, f"{LOADER}: the second call left the model in training mode: call model.eval()"
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train mode", "eval mode"])
+def test_batch_leaves_the_model_in_its_mode(training):
+    # calc_accuracy_batch is called inside calc_accuracy_loader, which chose the mode: it keeps it.
+    g, model, _ = golden_setup()
+    model.train(training)
+    impl("accuracy").calc_accuracy_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+    assert model.training == training, f"{BATCH} changed the model's mode: leave it to the caller"

@@ -48,11 +48,19 @@ def sdpa(*args):
 def multi_head_attention(mha: MultiHeadAttention, x: torch.Tensor) -> torch.Tensor:
     """MultiHeadAttention.forward written out with your three functions and the reference causal mask."""
     mine = impl("attention")
+    batch, num_tokens, d_out = x.shape
+    heads = (batch, mha.num_heads, num_tokens, d_out // mha.num_heads)
     queries, keys, values = (
         mine.split_heads(projection(x), mha.num_heads) for projection in (mha.W_query, mha.W_key, mha.W_value)
     )
+    hint = "(batch, tokens, d_out) -> (batch, heads, tokens, head_dim), for any batch and number of tokens"
+    check_shape(queries, heads, what=where("attention", "split_heads"), hint=hint)
     context, _ = sdpa(queries, keys, values, reference("causal_mask").causal_mask(x.shape[1]))
-    return mha.out_proj(mine.merge_heads(context))
+    check_shape(context, heads, what=f"{SDPA} (context)", hint="one head_dim vector per query token")
+    merged = mine.merge_heads(context)
+    hint = "(batch, heads, tokens, head_dim) -> (batch, tokens, heads * head_dim), for any batch and tokens"
+    check_shape(merged, (batch, num_tokens, d_out), what=where("attention", "merge_heads"), hint=hint)
+    return mha.out_proj(merged)
 
 
 @pytest.mark.parametrize("case", ["unmasked", "masked"])
@@ -279,7 +287,7 @@ def test_non_contiguous_inputs_give_the_same_result():
         ("weights", weights, expected_weights),
     ):
         check_shape(actual, tuple(expected.shape), what=f"{SDPA} ({name})", hint="as for contiguous inputs")
-        assert torch.allclose(actual, expected, atol=1e-6), (
+        assert torch.allclose(actual, expected, atol=1e-6, equal_nan=True), (
             f"{SDPA}: a transposed (non-contiguous) input gave a different {name} than the same values "
             "made contiguous: use transpose/reshape, not .view on an input"
         )
@@ -298,7 +306,7 @@ def test_multi_head_attention_with_one_example_or_one_token(batch, num_tokens):
         actual,
         (batch, num_tokens, 6),
         what="MultiHeadAttention (your split_heads, scaled_dot_product_attention and merge_heads)",
-        hint="do not .squeeze(): a batch of 1 or a sequence of 1 token keeps its dimension",
+        hint="the output has the input shape (batch, num_tokens, d_out), for a batch or sequence of one",
     )
     assert torch.allclose(actual, expected, atol=1e-5), (
         f"MultiHeadAttention with batch={batch}, num_tokens={num_tokens} differs from the reference by "
@@ -312,7 +320,16 @@ def test_gradients_of_attention_match_golden():
     g = golden("attention")
     inputs = {name: g[f"sdpa.{name}"].requires_grad_() for name in ("queries", "keys", "values")}
     outputs = sdpa(*inputs.values(), g["sdpa.mask"])
-    assert_gradients_match_golden(outputs, inputs, g, "sdpa.masked", what=SDPA, atol=ATOL, rtol=RTOL)
+    assert_gradients_match_golden(
+        outputs,
+        inputs,
+        g,
+        "sdpa.masked",
+        what=SDPA,
+        atol=ATOL,
+        rtol=RTOL,
+        values=("sdpa.masked.context", "sdpa.masked.weights"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -327,7 +344,7 @@ def test_gradients_of_split_and_merge_match_golden(function, key, call):
     x = g["heads.x" if function == "split_heads" else "heads.split_output"].requires_grad_()
     output = call(impl("attention"), x)
     assert_gradients_match_golden(
-        (output,), {"x": x}, g, key, what=where("attention", function), atol=0, rtol=0
+        (output,), {"x": x}, g, key, what=where("attention", function), atol=0, rtol=0, values=(key,)
     )
 
 
@@ -346,4 +363,20 @@ def test_attention_on_the_meta_device():
     merged = impl("attention").merge_heads(torch.empty(2, 3, 5, 4, device="meta"))
     assert split.device.type == merged.device.type == "meta", (
         "split_heads and merge_heads must return their result on their input's device"
+    )
+
+
+def test_masked_keys_get_weight_zero_however_negative_the_visible_scores():
+    # Scores near -1e10: a large negative fill value (-1e9) would then be the largest score of its row.
+    g = torch.Generator().manual_seed(15)
+    q = torch.rand(2, 5, 4, generator=g) + 1.0
+    k = -(torch.rand(2, 5, 4, generator=g) + 1.0) * 1e5  # every score is about -1e10 or below
+    v = torch.randn(2, 5, 4, generator=g)
+    mask = torch.triu(torch.ones(5, 5, dtype=torch.bool), diagonal=1)
+    context, weights = sdpa(q * 1e5, k, v, mask)
+    check_shape(weights, (2, 5, 5), what=f"{SDPA} (weights)", hint="one row per query, one column per key")
+    hidden = weights[..., mask]
+    assert (hidden == 0).all(), (
+        f"{SDPA}: on scores near -1e10, a masked key gets weight {hidden.abs().max().item():.3g}. "
+        "Only -inf is below every score: mask with apply_mask (float('-inf')), not a large negative number."
     )

@@ -157,16 +157,13 @@ def test_apply_mask_on_non_contiguous_scores():
     scores = torch.randn(4, 4, 2, generator=g).permute(2, 0, 1)  # (2, 4, 4), non-contiguous
     mask = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)
     actual = impl("causal_mask").apply_mask(scores, mask)
-    expected = reference_apply_mask(scores.contiguous(), mask)
+    expected = impl("causal_mask").apply_mask(scores.contiguous(), mask)  # your function, contiguous input
     check_shape(actual, (2, 4, 4), what=APPLY, hint="the same shape as the scores")
-    assert torch.equal(actual, expected), (
+    check_shape(expected, (2, 4, 4), what=APPLY, hint="the same shape as the scores")
+    assert torch.allclose(actual, expected, rtol=0, atol=0, equal_nan=True), (
         f"{APPLY}: on a transposed (non-contiguous) view of the scores, the result differs from the same "
         "scores made contiguous"
     )
-
-
-def reference_apply_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return scores.masked_fill(mask, float("-inf"))
 
 
 def test_causal_mask_called_again_with_other_sizes():
@@ -232,4 +229,17 @@ def test_causal_mask_for_sequences_up_to_and_past_gpt2s_context(num_tokens):
     assert len(wrong) == 0, (
         f"{MASK}({num_tokens}): {len(wrong)} entries are wrong, the first at (query, key) = "
         f"{tuple(wrong[0].tolist())}"
+    )
+
+
+def test_each_call_returns_a_mask_of_its_own():
+    # The mask is the caller's: changing it must not change what later calls return (a cached mask would).
+    first = impl("causal_mask").causal_mask(4)
+    check_shape(first, (4, 4), what=f"{MASK}(4)", hint="one row per query, one column per key")
+    first.fill_(True)
+    second = impl("causal_mask").causal_mask(4)
+    expected = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)
+    assert torch.equal(second, expected), (
+        f"{MASK}(4): after the caller changed the mask it got, the next call returned a changed mask: "
+        "return a new tensor on each call (no cache, no functools.lru_cache)"
     )

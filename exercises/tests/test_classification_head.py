@@ -23,6 +23,13 @@ def tiny_model() -> GPTModel:
     return GPTModel(GPTConfig(**golden("classification_head").value("head.config")))
 
 
+def tiny_classifier() -> GPTModel:
+    """tiny_model with a two-class head put on here, so that the freezing tests check freezing alone."""
+    model = tiny_model()
+    model.out_head = nn.Linear(model.out_head.in_features, 2)
+    return model
+
+
 @pytest.mark.parametrize("num_classes", [2, 5])
 def test_replace_head_puts_a_fresh_linear_layer_on_top(num_classes):
     model = tiny_model()
@@ -66,7 +73,7 @@ def test_replace_head_puts_a_fresh_linear_layer_on_top(num_classes):
 @pytest.mark.parametrize("trainable", CHOICES)
 def test_freeze_all_but_trains_exactly_the_chosen_parameters(trainable):
     g = golden("classification_head")
-    model = impl("classification_head").replace_head(tiny_model(), 2)
+    model = tiny_classifier()
     returned = impl("classification_head").freeze_all_but(model, trainable)
     assert returned is model, f"{FREEZE} must return the model it was given"
     actual = [name for name, p in model.named_parameters() if p.requires_grad]
@@ -95,15 +102,29 @@ def test_freeze_all_but_trains_exactly_the_chosen_parameters(trainable):
 
 
 def test_freeze_all_but_refuses_an_unknown_choice():
-    model = impl("classification_head").replace_head(tiny_model(), 2)
-    with pytest.raises(ValueError, match="last_block"):
-        impl("classification_head").freeze_all_but(model, "first_block")
+    try:
+        impl("classification_head").freeze_all_but(tiny_classifier(), "first_block")
+    except ValueError as error:
+        assert "last_block" in str(error), (
+            f"{FREEZE}(model, 'first_block') raised ValueError({str(error)!r}): name the choices in the "
+            f"message, {CHOICES}, so the caller sees what to pass"
+        )
+        return
+    except Exception as error:
+        pytest.fail(
+            f"{FREEZE}(model, 'first_block') raised {type(error).__name__}({error}), expected ValueError "
+            f"naming the choices {CHOICES} (an assert can be switched off, and reads as a failed check)",
+            pytrace=False,
+        )
+    pytest.fail(
+        f"{FREEZE}(model, 'first_block') accepted a choice that is not one of {CHOICES}: raise ValueError "
+        "naming the choices, so a typo is not trained as something else",
+        pytrace=False,
+    )
 
 
 def test_frozen_parameters_get_no_gradient():
-    model = impl("classification_head").freeze_all_but(
-        impl("classification_head").replace_head(tiny_model(), 2), "last_block"
-    )
+    model = impl("classification_head").freeze_all_but(tiny_classifier(), "last_block")
     with reference_model():  # the reference attention and mask: only your freezing is checked here
         model(torch.randint(0, 50, (2, 4)))[:, -1].sum().backward()
     for name, p in model.named_parameters():
@@ -131,7 +152,7 @@ def test_freeze_all_but_does_not_depend_on_what_was_frozen_before(trainable, ear
     # A real caller may hand over a model that was frozen before: from a checkpoint, or by a first
     # call with another choice. The result must be the same as on a fresh model.
     expected = golden("classification_head").value(f"trainable.{trainable}")
-    model = impl("classification_head").replace_head(tiny_model(), 2)
+    model = tiny_classifier()
     BEFORE[earlier](model)
     impl("classification_head").freeze_all_but(model, trainable)
     actual = [name for name, p in model.named_parameters() if p.requires_grad]
@@ -153,7 +174,7 @@ def test_freeze_all_but_does_not_depend_on_what_was_frozen_before(trainable, ear
 @pytest.mark.parametrize("first", CHOICES)
 def test_freeze_all_but_called_twice_follows_the_second_choice(first):
     for second in CHOICES:
-        model = impl("classification_head").replace_head(tiny_model(), 2)
+        model = tiny_classifier()
         impl("classification_head").freeze_all_but(model, first)
         impl("classification_head").freeze_all_but(model, second)
         actual = [name for name, p in model.named_parameters() if p.requires_grad]
@@ -194,7 +215,7 @@ def test_the_model_keeps_its_mode(function):
     # A model handed over in evaluation mode stays in it (and one in training mode stays in that):
     # switching modes is the caller's choice. The contract check fails the call if any submodule moved.
     for training in (False, True):
-        model = impl("classification_head").replace_head(tiny_model(), 2).train(training)
+        model = tiny_classifier().train(training)
         if function == "replace_head":
             impl("classification_head").replace_head(model, 2)
         else:
@@ -203,3 +224,17 @@ def test_the_model_keeps_its_mode(function):
             n for n, m in model.named_modules() if m.training != training and not n.startswith("out_head")
         ]
         assert others == [], f"{where('classification_head', function)} changed the mode of {others}"
+
+
+def test_the_new_head_is_drawn_from_torchs_random_state():
+    # Seeding is the caller's choice: a torch.manual_seed inside would give every run the same head and
+    # reset every later random draw of the program (the data shuffling, dropout).
+    heads = []
+    for seed in (1, 2):
+        model = tiny_model()
+        torch.manual_seed(seed)
+        heads.append(impl("classification_head").replace_head(model, 2).out_head.weight.detach().clone())
+    assert not torch.equal(*heads), (
+        f"{REPLACE} gave the same head weights under two different seeds: create it with nn.Linear's own "
+        "random initialisation, and do not call torch.manual_seed inside"
+    )

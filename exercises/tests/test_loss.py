@@ -144,9 +144,11 @@ def test_loss_with_one_example_or_one_token(batch, num_tokens):
     inputs = torch.randint(0, 20, (batch, num_tokens), generator=g)
     targets = torch.randint(0, 3, (batch,), generator=g)
     loss = impl("loss").calc_loss_batch(inputs, targets, model, "cpu")
-    assert isinstance(loss, torch.Tensor) and loss.dim() == 0, (
-        f"{LOSS} must return a scalar tensor for batch={batch}, num_tokens={num_tokens}; do not .squeeze() "
-        "the logits: a batch of 1 keeps its dimension"
+    if not isinstance(loss, torch.Tensor):
+        pytest.fail(f"{LOSS} returned a {type(loss).__name__}: return the loss tensor", pytrace=False)
+    assert loss.dim() == 0, (
+        f"{LOSS} returned shape {tuple(loss.shape)} for batch={batch}, num_tokens={num_tokens}: the loss is "
+        "one number, shape (); the logits keep their batch dimension when the batch has one example"
     )
     expected = cross_entropy_in_float64(model.table.detach(), inputs, targets)
     assert torch.allclose(loss.double(), expected, atol=1e-5), (
@@ -161,7 +163,14 @@ def test_gradient_of_the_loss_matches_golden():
     loss = impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
     check_a_loss(loss)
     assert_gradients_match_golden(
-        (loss,), {"table": model.table}, g, "batch.loss", what=LOSS, atol=1e-6, rtol=1e-5
+        (loss,),
+        {"table": model.table},
+        g,
+        "batch.loss",
+        what=LOSS,
+        atol=1e-6,
+        rtol=1e-5,
+        values=("batch.loss",),
     )
 
 
@@ -170,11 +179,17 @@ def test_loss_leaves_the_model_as_it_found_it(training):
     # The loss runs in training (train mode) and in evaluation (eval mode): the caller chooses, and the
     # contract check fails the call if the mode, the weights or their .grad changed.
     g = golden("loss")
-    model = TokenLookup(g["batch.table"]).train(training)
-    impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
-    assert model.training == training and model.table.grad is None, (
-        f"{LOSS} changed the model: leave its mode and gradients to the caller"
-    )
+    for earlier_gradient in (None, torch.ones_like(g["batch.table"])):  # a caller adding up gradients
+        model = TokenLookup(g["batch.table"]).train(training)
+        model.table.grad = earlier_gradient
+        impl("loss").calc_loss_batch(g["batch.inputs"], g["batch.targets"], model, "cpu")
+        assert model.training == training, f"{LOSS} changed the model's mode: leave it to the caller"
+        kept = (
+            model.table.grad is None
+            if earlier_gradient is None
+            else torch.equal(model.table.grad, earlier_gradient)
+        )
+        assert kept, f"{LOSS} changed the model's .grad: leave gradients to the training loop"
 
 
 @pytest.mark.parametrize("device", ["meta", torch.device("meta")], ids=["string", "torch.device"])

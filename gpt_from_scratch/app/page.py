@@ -22,6 +22,7 @@ from .inference import (  # noqa: E402
     UNREAD_SHOWN,
     Answer,
     Batch,
+    Piece,
     ServedClassifier,
     pasted_messages,
     prefix_curve,
@@ -36,6 +37,8 @@ EXAMPLES = (  # a spam message of the SMS Spam Collection, and a message no one 
     "Are we still meeting for dinner tonight? I'll be there at 7",
 )
 SPAM_RGB, HAM_RGB = "220, 38, 38", "37, 99, 235"  # red pushes towards spam, blue away from it
+FAINTEST = 0.15  # the colour's opacity for the smallest change: faint, but still red or blue
+STRONGEST_ALPHA = 0.8  # the opacity for the largest change; the text stays readable over it
 STRONGEST = 10  # rows of the table of the tokens that moved P(spam) most
 SHOWN_MESSAGE = 200  # characters of a message that the table of many shows; the CSV holds all
 RESULTS_KEPT_S = 3600  # how long a results CSV stays on the server for its download link
@@ -57,11 +60,23 @@ the numbers; hover over a token for its own). The real model computes it, in one
 An emoji, or another character split over several tokens, is scored whole. Grey text lies past the
 length the classifier was trained on: it never read it."""
 THEME = gr.themes.Default()  # its fonts ship with Gradio: the page loads nothing from outside
-CSS = """
-#explanation .token { border-radius: 3px; padding: 1px 0; }
-#explanation .unread { color: #9ca3af; }
-#explanation .message { white-space: pre-wrap; line-height: 1.9; font-size: 1.05em; }
+CSS = f"""
+#explanation .token {{ border-radius: 3px; padding: 1px 0; }}
+#explanation .unread {{ color: #9ca3af; }}
+#explanation .message {{ white-space: pre-wrap; line-height: 1.9; font-size: 1.05em; }}
+#explanation .swatch {{ border-radius: 3px; padding: 0 0.4em; }}
+#verdict .verdict {{ font-size: 1.4em; margin: 0.2em 0; }}
+#verdict .label {{ color: white; font-weight: 700; border-radius: 6px; padding: 0.1em 0.5em; }}
+#verdict .spam .label {{ background-color: rgb({SPAM_RGB}); }}
+#verdict .not-spam .label {{ background-color: rgb({HAM_RGB}); }}
 """
+LEGEND = (
+    f'<p class="legend"><span class="swatch" style="background-color: rgba({SPAM_RGB}, 0.6)">red</span> '
+    "pushed P(spam) up, towards spam; "
+    f'<span class="swatch" style="background-color: rgba({HAM_RGB}, 0.6)">blue</span> pushed it down, '
+    'towards not spam; the stronger the colour, the larger the change; <span class="unread">grey</span>: '
+    "past the trained length, never read</p>"
+)
 
 
 def build_page(served: ServedClassifier) -> gr.Blocks:
@@ -76,8 +91,12 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             f"on {device}: it reads at most {served.max_length} tokens of a message."
         )
         with gr.Tab("One message", id="one"):
-            message = gr.Textbox(
-                label="Message", lines=4, placeholder="Type or paste an SMS message", elem_id="message"
+            message = gr.Textbox(  # one line to start, so that Enter classifies; it grows as you type
+                label="Message (Enter classifies it; Shift+Enter starts a new line)",
+                lines=1,
+                max_lines=12,
+                placeholder="Type or paste an SMS message",
+                elem_id="message",
             )
             gr.Examples([[example] for example in EXAMPLES], inputs=message, label="Try")
             method = gr.Radio(
@@ -87,12 +106,12 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
                 elem_id="method",
             )
             classify = gr.Button("Classify", variant="primary", elem_id="classify")
-            verdict = gr.Markdown(elem_id="verdict")
+            verdict = gr.HTML(elem_id="verdict")
             note = gr.Markdown(elem_id="note")
             explanation = gr.HTML(elem_id="explanation")
             curve = prefix_plot()
             strongest = gr.Dataframe(
-                headers=["token", "change in P(spam)"],
+                headers=["position", "token", "change in P(spam)"],
                 label="The tokens that moved P(spam) most",
                 interactive=False,
                 elem_id="strongest",
@@ -142,7 +161,7 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
                 answer = served.answer(text or "", how or "gradient")
                 after_each = prefix_curve(served, text or "")
             return (
-                verdict_markdown(answer),
+                verdict_html(answer),
                 note_markdown(answer),
                 explanation_html(answer),
                 strongest_table(answer),
@@ -168,12 +187,24 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             csv = results_csv(batch, folder / f"{stem}-classified.csv")
             return summary_markdown(batch, served.max_length), results_table(batch), str(csv)
 
+        # Each request first blanks its outputs, so that a refused one leaves no earlier answer showing
+        # (a CSV link among them), then computes; its progress, or "Error", shows in the first output
+        # only. Typed Enter and the button share one queue: four messages at a time, as for uploads.
         outputs = [verdict, note, explanation, strongest, curve]
-        # Typed Enter and the button share one queue: four messages at a time, as for uploads.
-        classify.click(one, [message, method], outputs, api_name="classify_message", concurrency_id="one")
-        message.submit(one, [message, method], outputs, api_name=False, concurrency_id="one")
+        for trigger, api_name in ((classify.click, "classify_message"), (message.submit, False)):
+            trigger(blank_one, None, outputs, queue=False, api_name=False, show_progress="hidden").then(
+                one,
+                [message, method],
+                outputs,
+                api_name=api_name,
+                concurrency_id="one",
+                show_progress_on=verdict,
+            )
+        all_outputs = [summary, table, download]
         classify_all.click(
-            many, [pasted, upload, column], [summary, table, download], api_name="classify_many"
+            blank_many, None, all_outputs, queue=False, api_name=False, show_progress="hidden"
+        ).then(
+            many, [pasted, upload, column], all_outputs, api_name="classify_many", show_progress_on=summary
         )
     return page
 
@@ -191,6 +222,17 @@ def prefix_plot() -> gr.LinePlot:
     )
 
 
+def blank_one() -> tuple[str, str, str, pd.DataFrame, pd.DataFrame]:
+    """The One message tab's outputs, emptied."""
+    no_curve = pd.DataFrame(columns=["token number", "token", "P(spam)", "read"])
+    return "", "", "", pd.DataFrame(columns=["position", "token", "change in P(spam)"]), no_curve
+
+
+def blank_many() -> tuple[str, pd.DataFrame, None]:
+    """The Many messages tab's outputs, emptied: no summary, no table, no CSV to download."""
+    return "", pd.DataFrame(columns=["label", "P(spam)", "message", "note"]), None
+
+
 @contextmanager
 def refusing_bad_input() -> Iterator[None]:
     """Turn the DataError of a bad message or file into the page's one-line error message."""
@@ -201,21 +243,43 @@ def refusing_bad_input() -> Iterator[None]:
         raise gr.Error(html.escape(str(err), quote=False), print_exception=False) from err
 
 
-def verdict_markdown(answer: Answer) -> str:
-    """'spam (probability 0.997)', as `classify` prints it, and P(spam)."""
+def verdict_html(answer: Answer) -> str:
+    """The label on red (spam) or blue (not spam), and P(spam): one probability, the one the colours move."""
     p = answer.prediction
-    return f"### {p.label} (probability {p.probability:.3f})\nP(spam) = {p.spam_probability:.3f}"
+    kind = "spam" if p.label == "spam" else "not-spam"
+    return (
+        f'<p class="verdict {kind}"><span class="label">{_text(p.label)}</span> '
+        f"P(spam) = {p.spam_probability:.3f}</p>"
+    )
 
 
 def note_markdown(answer: Answer) -> str:
-    """The truncation note, or '' for a message the classifier read whole."""
-    if not answer.truncated:
-        return ""
-    return (
-        f"**Truncated:** this message is {answer.num_tokens:,} tokens long, and the classifier was "
-        f"trained on messages of at most {answer.max_length}: it read only the first {answer.max_length} "
-        "(the grey text below it never saw)."
-    )
+    """The truncation note, and why the colours can all point one way and the verdict the other; or ''."""
+    notes = []
+    if answer.truncated:
+        notes.append(
+            f"**Truncated:** this message is {answer.num_tokens:,} tokens long, and the classifier was "
+            f"trained on messages of at most {answer.max_length}: it read only the first "
+            f"{answer.max_length} (the grey text below it never saw)."
+        )
+    changes = [piece.change for piece in answer.pieces]
+    spam, is_spam = answer.prediction.spam_probability, answer.prediction.label == "spam"
+    if changes and all(change > 0 for change in changes) and not is_spam:
+        notes.append(
+            "**Every token is red, and the verdict is not spam:** a token's colour says how much P(spam) "
+            "falls when that one token is replaced by padding, not how spammy the token is on its own. "
+            f"Each token here holds P(spam) up a little, and the whole message's P(spam), {spam:.3f}, is "
+            "still too low for spam. A classifier that mostly learned that long messages are spam "
+            "scores every token red this way: without any one of them, the message looks shorter."
+        )
+    if changes and all(change < 0 for change in changes) and is_spam:
+        notes.append(
+            "**Every token is blue, and the verdict is spam:** a token's colour says how much P(spam) "
+            "falls when that one token is replaced by padding, not how spammy the token is on its own. "
+            f"Each token here holds P(spam) down a little, and the whole message's P(spam), {spam:.3f}, "
+            "is still high enough for spam."
+        )
+    return "\n\n".join(notes)
 
 
 def explanation_html(answer: Answer) -> str:
@@ -227,10 +291,10 @@ def explanation_html(answer: Answer) -> str:
     for piece in answer.pieces:
         rgb = SPAM_RGB if piece.change > 0 else HAM_RGB
         without = f"{estimated}{spam - piece.change:.4f}"
-        title = f"{piece.change:+.4f}: P(spam) {spam:.4f}, without this token {without}"
+        title = f"token {_position(piece)}: {piece.change:+.4f}: P(spam) {spam:.4f}, without it {without}"
         spans.append(
             f'<span class="token" data-change="{piece.change:.8f}" title="{title}" '
-            f'style="background-color: rgba({rgb}, {0.8 * abs(piece.change) / biggest:.3f})">'
+            f'style="background-color: rgba({rgb}, {opacity(piece.change, biggest):.3f})">'
             f"{_text(piece.text)}</span>"
         )
     if answer.unread:
@@ -240,15 +304,36 @@ def explanation_html(answer: Answer) -> str:
             f'<span class="unread" title="not read: past the trained length">{_text(shown)}{rest}</span>'
         )
     scale = f"{METHODS[answer.method]}; strongest colour: a change of {biggest:.4f} in P(spam)"
-    return f'<div class="message">{"".join(spans)}</div><p class="scale">{scale}</p>'
+    return f'{LEGEND}<div class="message">{"".join(spans)}</div><p class="scale">{scale}</p>'
+
+
+def opacity(change: float, biggest: float) -> float:
+    """How strongly a change is coloured: FAINTEST for the smallest, STRONGEST_ALPHA for the biggest.
+
+    On the square root of the change's share of the biggest, so that a small change still shows
+    its colour; no change at all is left uncoloured.
+    """
+    if change == 0:
+        return 0.0
+    return FAINTEST + (STRONGEST_ALPHA - FAINTEST) * (abs(change) / biggest) ** 0.5
 
 
 def strongest_table(answer: Answer) -> pd.DataFrame:
-    """The tokens whose occlusion changed P(spam) most, largest change first."""
+    """The tokens whose occlusion changed P(spam) most, largest change first, each with its position."""
     pieces = sorted(answer.pieces, key=lambda piece: -abs(piece.change))[:STRONGEST]
     return pd.DataFrame(
-        {"token": [repr(p.text) for p in pieces], "change in P(spam)": [round(p.change, 5) for p in pieces]}
+        {
+            "position": [_position(p) for p in pieces],
+            "token": [repr(p.text) for p in pieces],
+            "change in P(spam)": [round(p.change, 5) for p in pieces],
+        }
     )
+
+
+def _position(piece: Piece) -> str:
+    """Where a piece is in the message, counting tokens from 1: '7', or '7-8' for an emoji of two tokens."""
+    first, last = piece.positions[0] + 1, piece.positions[-1] + 1
+    return str(first) if first == last else f"{first}-{last}"
 
 
 def summary_markdown(batch: Batch, max_length: int) -> str:
@@ -274,13 +359,12 @@ def summary_markdown(batch: Batch, max_length: int) -> str:
 
 
 def results_table(batch: Batch) -> pd.DataFrame:
-    """The rows as the page shows them: label first, long messages shortened, probabilities to 4 places."""
+    """The rows as the page shows them: label first, long messages shortened, P(spam) to 4 places."""
     unit = batch.rows[0].message.unit
     return pd.DataFrame(
         {
             unit: [row.message.number for row in batch.rows],
             "label": [row.prediction.label for row in batch.rows],
-            "probability": [round(row.prediction.probability, 4) for row in batch.rows],
             "P(spam)": [round(row.prediction.spam_probability, 4) for row in batch.rows],
             "message": [_shorten(row.message.text) for row in batch.rows],
             "note": [row.note for row in batch.rows],

@@ -72,7 +72,8 @@ def _plot_accuracy(
     ax.set_yticks(y, labels)
     ax.set_xlabel("Test accuracy (%)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small")
+    # Above the plot, not inside it, where it could cover a row's error bar.
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, fontsize="small", frameon=False)
     if hidden:
         fig.text(0.01, 0.01, caption, ha="left", va="bottom", fontsize="small")
     fig.tight_layout(rect=(0, 0.2 * caption_lines / height + 0.01 * bool(hidden), 1, 1))

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..model import GPTModel
+from ..progress import progress
 from ..tokenizer import PAD_TOKEN_ID
 from .trunk import Trunk, embed
 
@@ -95,16 +96,18 @@ class PrefixCache(Trunk):
                     todo[key] = row[:needed]
         ordered = sorted(todo.items(), key=lambda item: len(item[1]))
         chunk: list[tuple[bytes, np.ndarray]] = []
-        for key, row in ordered:
-            # A chunk is padded to its longest row: fine under the causal mask, which keeps padding
-            # out of every earlier position; without it, only rows of one length may share a chunk.
-            fits = (len(chunk) + 1) * len(row) <= max_tokens
-            if chunk and (not fits or not (self._causal_prefix() or len(chunk[0][1]) == len(row))):
+        with progress(None, "Filling the frozen-prefix cache", total=len(ordered), unit="message") as bar:
+            for key, row in ordered:
+                # A chunk is padded to its longest row: fine under the causal mask, which keeps padding
+                # out of every earlier position; without it, only rows of one length may share a chunk.
+                fits = (len(chunk) + 1) * len(row) <= max_tokens
+                if chunk and (not fits or not (self._causal_prefix() or len(chunk[0][1]) == len(row))):
+                    self._compute(chunk)
+                    bar.update(len(chunk))
+                    chunk = []
+                chunk.append((key, row))
+            if chunk:
                 self._compute(chunk)
-                chunk = []
-            chunk.append((key, row))
-        if chunk:
-            self._compute(chunk)
         return len(todo)
 
     def _compute(self, rows: list[tuple[bytes, np.ndarray]]) -> None:

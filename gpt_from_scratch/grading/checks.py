@@ -212,12 +212,27 @@ def assert_gradients_match_golden(
     what: str,
     atol: float,
     rtol: float,
+    values: tuple[str, ...] = (),
 ) -> None:
     """Fail unless the gradients of sum(output * upstream) with respect to each input equal the golden ones.
 
     gold holds the upstream gradients as f"{key}.upstream.{i}" and the reference's gradients as
     f"{key}.grad.{name}"; inputs are the tensors the outputs were computed from, with requires_grad.
+    values names the golden values of the outputs, when stored: wrong values make wrong gradients, and
+    the message then says so instead of blaming the gradient.
     """
+    for output, name in zip(outputs, values, strict=False):
+        expected = gold[name]
+        if not (
+            isinstance(output, torch.Tensor)
+            and output.shape == expected.shape
+            and torch.allclose(output.detach().cpu(), expected, atol=atol, rtol=rtol, equal_nan=True)
+        ):
+            pytest.fail(
+                f"{what}: its values already differ from the golden ones (the golden-value test shows "
+                "where), so its gradients differ too: make the values right first",
+                pytrace=False,
+            )
     if not any(isinstance(o, torch.Tensor) and o.requires_grad for o in outputs):
         pytest.fail(f"{what}: {NO_GRADIENT}.", pytrace=False)
     total = sum(
@@ -240,7 +255,12 @@ def assert_gradients_match_golden(
             what=f"{what}: the gradient with respect to `{name}`",
             atol=atol,
             rtol=rtol,
-            hint="compute the result with differentiable torch operations on the inputs themselves",
+            hint=(
+                "the values are right but the gradient is not: a step is not differentiable as written "
+                "(a write through .data, a copy through Python numbers, an in-place change)"
+                if values
+                else "if the values differ from the golden ones too, make them right first"
+            ),
             recognise_mistakes=False,
         )
 

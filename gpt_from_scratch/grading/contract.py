@@ -235,7 +235,13 @@ class ModelSnapshot:
                 "training loop may change the weights"
             )
         graded = [k for k in common if _grad_changed(self.parameters[k][2], after.parameters[k][2])]
-        if graded:
+        cleared = [k for k in graded if after.parameters[k][2] is None or not after.parameters[k][2].any()]
+        if cleared:
+            found.append(
+                f"cleared the .grad of {_names(cleared)} of `{name}` (zero_grad): the training loop "
+                "decides when gradients are reset, and may be adding up several batches' gradients"
+            )
+        elif graded:
             found.append(
                 f"filled in the .grad of {_names(graded)} of `{name}`: the function ran backward(), which is "
                 "the training loop's job: return the loss and let the caller call loss.backward()"
@@ -245,7 +251,7 @@ class ModelSnapshot:
 
 def _grad_changed(before: torch.Tensor | None, after: torch.Tensor | None) -> bool:
     if before is None or after is None:
-        return before is None and after is not None
+        return (before is None) != (after is None)
     return not _same(after, before)
 
 

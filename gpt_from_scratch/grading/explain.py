@@ -75,12 +75,14 @@ def explain(excinfo: pytest.ExceptionInfo, last_call: Call | None = None) -> str
     """
     files = _learner_files()
     entries = [entry for entry in excinfo.traceback if Path(str(entry.path)).resolve() in files]
+    call = getattr(excinfo.value, CALL_ATTRIBUTE, None)
+    if not entries and call is not None:  # raised during the call, in code outside the learner's files
+        return _explain_call(excinfo, call)
     if not entries:
         return _explain_later(excinfo, last_call)
     outer, inner = entries[0], entries[-1]  # the function the test called; the line that raised
     concept = files[Path(str(outer.path)).resolve()]
     function = outer.frame.code.raw.co_name
-    call = getattr(excinfo.value, CALL_ATTRIBUTE, None)
     if call is not None and call.function == function:
         given = call.given()
     else:  # called without the contract check: the frame's arguments, as they are now
@@ -96,6 +98,17 @@ def explain(excinfo: pytest.ExceptionInfo, last_call: Call | None = None) -> str
     ]
     if function in RETURNS:
         lines.append(f"  it should return: {RETURNS[function]}")
+    return "\n".join(lines)
+
+
+def _explain_call(excinfo: pytest.ExceptionInfo, call: Call) -> str:
+    """An error raised while a learner function ran, by code it called that is not in the learner's files."""
+    lines = [
+        f"{call.where} raised {excinfo.typename}: {excinfo.value}",
+        f"  it was given: {call.given()}" if call.arguments else "  it was given no arguments",
+    ]
+    if call.function in RETURNS:
+        lines.append(f"  it should return: {RETURNS[call.function]}")
     return "\n".join(lines)
 
 
