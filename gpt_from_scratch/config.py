@@ -16,7 +16,7 @@ from .errors import OptionError
 from .lora import SCALINGS
 from .model import MODEL_CONFIGS
 from .pooling import POOLINGS, POSITIONS
-from .seam import IMPLEMENTATIONS
+from .seam import IMPLEMENTATIONS, REFERENCE
 from .sms_spam import READINGS
 
 WEIGHTS_CHOICES = ("pretrained", "random")
@@ -118,7 +118,7 @@ class FinetuneConfig:
     )
     device: str = option("auto", f"one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
     impl: str = option(
-        "solutions",
+        REFERENCE,  # solutions/, or exercises/ in a student release (which has no solutions/)
         "run the learner concepts from solutions/ or from your own exercises/",
         choices=IMPLEMENTATIONS,
     )

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import tiktoken
 import torch
 from torch import nn
@@ -37,6 +38,7 @@ from ..classify import (
 )
 from ..errors import DataError
 from ..model import GPTModel
+from ..prefixes import spam_after_each_token
 from ..tokenizer import get_tokenizer
 
 BATCH_SIZE = 8  # the book's batch: messages (or occluded copies of one) per forward pass
@@ -319,3 +321,28 @@ def read_metrics(model_dir: Path) -> dict | None:
     except (OSError, json.JSONDecodeError):
         return None
     return metrics if isinstance(metrics, dict) else None
+
+
+def prefix_curve(served: ServedClassifier, text: str) -> pd.DataFrame:
+    """P(spam) after each token the classifier reads, every prefix from one forward pass (prefixes.py).
+
+    A classifier that does not read a message's last token (the book's recipe reads the padding
+    after it; --pooling mean reads an average) gets its verdict as one more point, after the last.
+    """
+    read = encode_for_classifier(
+        text, served.tokenizer, served.max_length, served.pad_token_id, True, pad=False
+    )
+    model = next(m for m in served.classifier.modules() if isinstance(m, GPTModel))
+    after = spam_after_each_token(model, read, served.spam_index).tolist()
+    rows = [
+        (position + 1, served.tokenizer.decode([token]), p, "after this token")
+        for position, (token, p) in enumerate(zip(read, after, strict=True))
+    ]
+    trained = served.config.get("finetune", {})
+    reads_last_token = trained.get("pooling", "token") == "token" and (
+        trained.get("position", "last") == "flexible" or not trained_padded(served.config)
+    )
+    if not reads_last_token:
+        verdict = served.predict([text])[0].spam_probability
+        rows.append((len(read) + 1, "(verdict)", verdict, "the verdict, read as the classifier was trained"))
+    return pd.DataFrame(rows, columns=["token number", "token", "P(spam)", "read"])
