@@ -1,4 +1,4 @@
-"""The command line: `gpt-from-scratch finetune | classify | prepare-data | experiments | serve`.
+"""The command line: `gpt-from-scratch finetune | classify | prepare-data | experiments | serve | course`.
 
 finetune's options are FinetuneConfig's fields: each one's flag, help, choices and group are read
 from the field's metadata (config.py), so an option is declared once, there.
@@ -257,12 +257,51 @@ def _run_serve(args: argparse.Namespace) -> None:
     serve(args.model_dir, args.host, args.port, args.device)
 
 
+def _add_course_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "course",
+        help="build a course: the student release or the Gradescope autograder zip",
+        description="For instructors. `release OUT` writes a student repository: the package, "
+        "the exercises as stubs generated from solutions/, the public tests, the notebooks, no "
+        "solutions. `autograder OUT.zip` writes the zip Gradescope takes: setup.sh, run_autograder, "
+        "the public and the instructor-only tests.",
+    )
+    what = p.add_subparsers(dest="what", required=True)
+    release = what.add_parser("release", help="write the student repository into OUT (new or empty)")
+    release.add_argument("out", metavar="OUT")
+    autograder = what.add_parser("autograder", help="write the Gradescope autograder zip OUT.zip")
+    autograder.add_argument("out", metavar="OUT.zip")
+    autograder.add_argument(
+        "--wheels",
+        metavar="DIR",
+        help="put DIR's wheels in the zip, for a setup.sh that installs offline: fill DIR with `pip "
+        "download torch==2.13.0 'gpt-from-scratch[grading]' --index-url https://download.pytorch.org/whl/cpu "
+        "--extra-index-url https://pypi.org/simple -d DIR`",
+    )
+    p.set_defaults(run=_run_course)
+
+
+def _run_course(args: argparse.Namespace) -> None:
+    if args.what == "release":
+        from .course.release import solution_leaks, write_release
+
+        out = write_release(args.out)
+        for leak in solution_leaks(out):  # a test file or notebook that spells out an answer
+            _note(f"warning: {leak}: a solution's body appears in the release")
+        print(f"wrote the student release to {out}")
+    else:
+        from .course.autograder import write_autograder
+
+        out = write_autograder(args.out, args.wheels)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): upload it as the Gradescope autograder")
+
+
 def _note(message: str) -> None:
     print(message, file=sys.stderr)  # stdout holds only the table
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with its five subcommands."""
+    """The argument parser with its six subcommands."""
     parser = argparse.ArgumentParser(
         prog="gpt-from-scratch", description="GPT-2 from scratch, finetuned as an SMS spam classifier."
     )
@@ -272,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare_parser(subparsers)
     _add_experiments_parser(subparsers)
     _add_serve_parser(subparsers)
+    _add_course_parser(subparsers)
     return parser
 
 

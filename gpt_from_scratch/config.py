@@ -19,7 +19,7 @@ from .errors import DeviceError, OptionError
 from .lora import SCALINGS
 from .model import MODEL_CONFIGS
 from .predict.readout import POOLINGS, POSITIONS, position_ignored
-from .seam import IMPLEMENTATIONS
+from .seam import IMPLEMENTATIONS, REFERENCE
 
 WEIGHTS_CHOICES = ("pretrained", "random")
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
@@ -121,7 +121,7 @@ class FinetuneConfig:
     )
     device: str = option("auto", f"one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
     impl: str = option(
-        "solutions",
+        REFERENCE,  # solutions/, or exercises/ in a student release (which has no solutions/)
         "run the learner concepts from solutions/ or from your own exercises/",
         choices=IMPLEMENTATIONS,
     )

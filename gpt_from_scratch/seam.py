@@ -1,19 +1,23 @@
 """The one place that decides whose code runs the five learner concepts: solutions/ or exercises/.
 
 The model and the training loop never import `solutions` or `exercises` themselves. They call the
-functions below, which forward to the implementation in use: solutions/, unless a caller says
-otherwise for the length of a `with` block:
+functions below, which forward to the implementation in use: the reference (solutions/), unless a
+caller says otherwise for the length of a `with` block:
 
     with seam.using("exercises"):   # what `finetune --impl exercises` does
         ...                          # every concept call in here runs the learner's code
     # back to whatever ran before, even after an error
 
 The choice lives in a context variable, so it never outlives the call that made it.
+
+A student release (`gpt-from-scratch course release`) has no solutions/: there the reference, and
+the only implementation, is the learner's exercises/.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,11 +30,14 @@ from torch.utils.data import DataLoader
 
 from .errors import ShapeError
 
-IMPLEMENTATIONS = ("solutions", "exercises")
+# Where solutions/ is not installed (a student release), the learner's code is all there is.
+SOLVED = importlib.util.find_spec("solutions") is not None
+REFERENCE = "solutions" if SOLVED else "exercises"  # what runs the library unless told otherwise
+IMPLEMENTATIONS = ("solutions", "exercises") if SOLVED else ("exercises",)
 CONCEPTS = ("attention", "causal_mask", "classification_head", "loss", "accuracy")
 ENV_VAR = "GPT_FROM_SCRATCH_IMPL"  # read only as the default of a command-line --impl option
 
-_in_use: ContextVar[str] = ContextVar("gpt_from_scratch_impl", default="solutions")
+_in_use: ContextVar[str] = ContextVar("gpt_from_scratch_impl", default=REFERENCE)
 
 
 def check_implementation(name: str) -> str:
@@ -51,7 +58,7 @@ def using(name: str) -> Iterator[None]:
 
 
 def current() -> str:
-    """The name of the implementation in use: 'solutions' outside any `using` block."""
+    """The name of the implementation in use: the REFERENCE outside any `using` block."""
     return _in_use.get()
 
 

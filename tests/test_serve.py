@@ -410,11 +410,15 @@ def test_serve_refuses_a_port_in_use_in_one_line(served_model_dir, capsys):
 
 
 def test_the_server_answers_as_the_app_computes(client, served):
-    verdict, note, explanation, strongest = client.predict(SPAM, "gradient", api_name="/classify_message")
+    verdict, note, explanation, strongest, curve = client.predict(
+        SPAM, "gradient", api_name="/classify_message"
+    )
     assert verdict == verdict_of(served, SPAM) and VERDICT.match(verdict)
     assert note == ""
     assert visible_text(explanation) == SPAM
     assert len(strongest["data"]) == 10
+    # The prefix curve: one row a token read, and the verdict read after the padding (the book's recipe).
+    assert [row[0] for row in curve["data"]] == list(range(1, len(served.tokenizer.encode(SPAM)) + 2))
 
 
 def test_twenty_concurrent_requests_are_all_answered_and_the_server_keeps_serving(client, served, sms_file):
@@ -424,7 +428,7 @@ def test_twenty_concurrent_requests_are_all_answered_and_the_server_keeps_servin
     # All sent at once, on one connection.
     jobs = [client.submit(*job, api_name="/classify_message") for job in zip(texts, methods, strict=True)]
     answers = [job.result(timeout=300) for job in jobs]
-    for text, want, (verdict, _, explanation, _) in zip(texts, expected, answers, strict=True):
+    for text, want, (verdict, _, explanation, _, _) in zip(texts, expected, answers, strict=True):
         assert verdict == verdict_html(want), text
         # Each answer is its own message's: its text, and its reasons.
         assert visible_text(explanation).startswith(text[:40].rstrip())
@@ -444,7 +448,7 @@ def test_twenty_concurrent_requests_are_all_answered_and_the_server_keeps_servin
 def test_bad_input_through_the_server_is_refused_and_it_keeps_serving(client, served, tmp_path):
     with pytest.raises(AppError, match="the message is empty"):
         client.predict("   ", "gradient", api_name="/classify_message")
-    verdict, note, explanation, _ = client.predict(
+    verdict, note, explanation, _, _ = client.predict(
         "Free entry! " * 9000, "occlusion", api_name="/classify_message"
     )
     assert VERDICT.match(verdict) and note.startswith("**Truncated:**")

@@ -110,6 +110,8 @@ def test_freeze_all_but_refuses_an_unknown_choice():
             f"message, {CHOICES}, so the caller sees what to pass"
         )
         return
+    except NotImplementedError:  # a stub: the plugin shows it in one line
+        raise
     except Exception as error:
         pytest.fail(
             f"{FREEZE}(model, 'first_block') raised {type(error).__name__}({error}), expected ValueError "

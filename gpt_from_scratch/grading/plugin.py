@@ -1,9 +1,10 @@
 """The pytest plugin for the exercise tests, loaded by the repository's conftest.py.
 
 It adds --impl (whose code the exercise tests check) and --results-json (a Gradescope report), runs
-each test in exercises/tests/ with that implementation and every other test with solutions/,
-shortens "not implemented" failures to one line, puts a property test's message before the example
-hypothesis found, and ends the run with the scoreboard.
+each test in exercises/tests/ (and instructor_tests/) with that implementation and every other test
+with solutions/, reads each instructor test's points and visibility from its marker, shortens
+"not implemented" failures to one line, puts a property test's message before the example hypothesis
+found, and ends the run with the scoreboard.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from . import contract
 from .explain import explain
 from .gradescope import write_results_json
 from .outcomes import ExerciseOutcomes
-from .points import EXERCISES, concept_of
+from .points import EXERCISES, INSTRUCTOR_MARKER, VISIBILITIES, concept_of, is_instructor_test
 from .scoreboard import write_scoreboard
 
 OUTCOMES = pytest.StashKey[ExerciseOutcomes]()
+INSTRUCTOR = pytest.StashKey[dict[str, tuple[float, str]]]()  # nodeid -> (its file's points, visibility)
 # What a stub raises: NotImplementedError("exercises/loss.py::calc_loss_batch"). PyTorch raises
 # NotImplementedError too (an operation a device lacks): that one is a learner's error to explain.
 STUB_MESSAGE = re.compile(r"\w+/\w+\.py::\w+")
@@ -59,11 +61,42 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile("exercises")
     for concept, (title, _) in EXERCISES.items():
         config.addinivalue_line("markers", f"{concept}: exercise {title}")
+    config.addinivalue_line(
+        "markers",
+        f"{INSTRUCTOR_MARKER}(points, visibility='after_published'): an instructor-only test file's points "
+        "(shared by its tests) and its Gradescope visibility",
+    )
+    config.stash[INSTRUCTOR] = {}
     if config.getoption("results_json"):
         # A grading run scores every test file it can import, and the others as 0.
         config.option.continue_on_collection_errors = True
     config.stash[OUTCOMES] = ExerciseOutcomes(config.getoption("impl"))
     config.pluginmanager.register(config.stash[OUTCOMES], "exercise-outcomes")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_instructor_test(item.nodeid):
+            config.stash[INSTRUCTOR][item.nodeid] = instructor_grading(item)
+
+
+def instructor_grading(item: pytest.Item) -> tuple[float, str]:
+    """(points, visibility) of an instructor test's file, from its marker; a clear error without one."""
+    path = item.nodeid.split("::")[0]
+    marker = item.get_closest_marker(INSTRUCTOR_MARKER)
+    if concept_of(item.nodeid) is None:
+        raise pytest.UsageError(
+            f"{path}: name it test_<exercise>_<what>.py, <exercise> one of {', '.join(EXERCISES)}"
+        )
+    if marker is None or "points" not in marker.kwargs:
+        raise pytest.UsageError(
+            f"{path}: give it its points: pytestmark = pytest.mark.{INSTRUCTOR_MARKER}(points=10, "
+            "visibility='after_published')"
+        )
+    visibility = marker.kwargs.get("visibility", "after_published")
+    if visibility not in VISIBILITIES:
+        raise pytest.UsageError(f"{path}: visibility {visibility!r} is not one of {', '.join(VISIBILITIES)}")
+    return float(marker.kwargs["points"]), visibility
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -133,4 +166,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     path = session.config.getoption("results_json")
     if path:
-        write_results_json(path, session.config.stash[OUTCOMES])
+        write_results_json(path, session.config.stash[OUTCOMES], session.config.stash[INSTRUCTOR])

@@ -25,7 +25,7 @@ from .probabilities import (
     positive_class,
     read_probabilities,
 )
-from .readout import token_embedding
+from .readout import gpt_model, token_embedding
 
 __all__ = [
     "LABEL_NAMES",
@@ -37,6 +37,7 @@ __all__ = [
     "classify_texts",
     "encode_for_classifier",
     "gpt2_tokenizer",
+    "gpt_model",
     "load_saved",
     "loader_probabilities",
     "positive_class",

@@ -128,9 +128,14 @@ class TokenSelector(nn.Module):
         return (hidden * real[:, :, None]).sum(dim=1) / real.sum(dim=1, keepdim=True)
 
 
+def gpt_model(classifier: nn.Module) -> GPTModel:
+    """The GPTModel a classifier (the model itself, or a TokenSelector over it) reads from."""
+    return next(m for m in classifier.modules() if isinstance(m, GPTModel))
+
+
 def token_embedding(classifier: nn.Module) -> nn.Embedding:
-    """The token embedding of the GPTModel a classifier (the model, or a TokenSelector over it) reads."""
-    return next(m for m in classifier.modules() if isinstance(m, GPTModel)).tok_emb
+    """The token embedding of the GPTModel a classifier reads from."""
+    return gpt_model(classifier).tok_emb
 
 
 def select_tokens(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import tiktoken
 import torch
 from torch import nn
@@ -33,10 +34,12 @@ from ..predict import (
     classify_texts,
     encode_for_classifier,
     gpt2_tokenizer,
+    gpt_model,
     load_saved,
     read_probabilities,
     token_embedding,
 )
+from ..predict.prefixes import spam_after_each_token
 
 BATCH_SIZE = 8  # the book's batch: messages (or occluded copies of one) per forward pass
 MAX_MESSAGES = 10_000  # a larger file is for `gpt-from-scratch classify --file`, not one web request
@@ -317,3 +320,25 @@ def read_metrics(model_dir: Path) -> dict | None:
     except (OSError, json.JSONDecodeError):
         return None
     return metrics if isinstance(metrics, dict) else None
+
+
+def prefix_curve(served: ServedClassifier, text: str) -> pd.DataFrame:
+    """P(spam) after each token the classifier reads, every prefix from one forward pass (prefixes.py).
+
+    A classifier that does not read a message's last token (the book's recipe reads the padding
+    after it; --pooling mean reads an average) gets its verdict as one more point, after the last.
+    """
+    read = encode_for_classifier(
+        text, served.tokenizer, served.max_length, served.pad_token_id, True, pad=False
+    )
+    after = spam_after_each_token(gpt_model(served.classifier), read, served.spam_index).tolist()
+    rows = [
+        (position + 1, served.tokenizer.decode([token]), p, "after this token")
+        for position, (token, p) in enumerate(zip(read, after, strict=True))
+    ]
+    info = served.info
+    reads_last_token = info.pooling == "token" and (info.position == "flexible" or not info.padded)
+    if not reads_last_token:
+        verdict = served.predict([text])[0].spam_probability
+        rows.append((len(read) + 1, "(verdict)", verdict, "the verdict, read as the classifier was trained"))
+    return pd.DataFrame(rows, columns=["token number", "token", "P(spam)", "read"])

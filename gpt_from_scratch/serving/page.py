@@ -25,6 +25,7 @@ from .inference import (  # noqa: E402
     Piece,
     ServedClassifier,
     pasted_messages,
+    prefix_curve,
     results_csv,
     uploaded_messages,
 )
@@ -108,6 +109,7 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             verdict = gr.HTML(elem_id="verdict")
             note = gr.Markdown(elem_id="note")
             explanation = gr.HTML(elem_id="explanation")
+            curve = prefix_plot()
             strongest = gr.Dataframe(
                 headers=["position", "token", "change in P(spam)"],
                 label="The tokens that moved P(spam) most",
@@ -153,14 +155,16 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
                     "The accuracies above are on the whole splits, after training."
                 )
 
-        def one(text: str, how: str) -> tuple[str, str, str, pd.DataFrame]:
+        def one(text: str, how: str) -> tuple[str, str, str, pd.DataFrame, pd.DataFrame]:
             with refusing_bad_input():
                 answer = served.answer(text or "", how or "gradient")
+                after_each = prefix_curve(served, text or "")
             return (
                 verdict_html(answer),
                 note_markdown(answer),
                 explanation_html(answer),
                 strongest_table(answer),
+                after_each,
             )
 
         def many(text: str, path: str | None, column_name: str) -> tuple[str, pd.DataFrame, str]:
@@ -185,7 +189,7 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
         # Each request first blanks its outputs, so that a refused one leaves no earlier answer showing
         # (a CSV link among them), then computes; its progress, or "Error", shows in the first output
         # only. Typed Enter and the button share one queue: four messages at a time, as for uploads.
-        outputs = [verdict, note, explanation, strongest]
+        outputs = [verdict, note, explanation, strongest, curve]
         for trigger, api_name in ((classify.click, "classify_message"), (message.submit, False)):
             trigger(blank_one, None, outputs, queue=False, api_name=False, show_progress="hidden").then(
                 one,
@@ -204,9 +208,23 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
     return page
 
 
-def blank_one() -> tuple[str, str, str, pd.DataFrame]:
+def prefix_plot() -> gr.LinePlot:
+    """P(spam) after each token of the message, beside its colours (inference.prefix_curve)."""
+    return gr.LinePlot(
+        x="token number",
+        y="P(spam)",
+        color="read",
+        tooltip=["token", "P(spam)"],
+        y_lim=[0, 1],
+        title="P(spam) after each token: under the causal mask, one forward pass answers for every prefix",
+        elem_id="prefix-curve",
+    )
+
+
+def blank_one() -> tuple[str, str, str, pd.DataFrame, pd.DataFrame]:
     """The One message tab's outputs, emptied."""
-    return "", "", "", pd.DataFrame(columns=["position", "token", "change in P(spam)"])
+    no_curve = pd.DataFrame(columns=["token number", "token", "P(spam)", "read"])
+    return "", "", "", pd.DataFrame(columns=["position", "token", "change in P(spam)"]), no_curve
 
 
 def blank_many() -> tuple[str, pd.DataFrame, None]:
