@@ -89,8 +89,13 @@ def holds_classifier(model_dir: str | Path) -> bool:
     return True
 
 
-def load_classifier(model_dir: str | Path, device: torch.device | str = "cpu") -> tuple[GPTModel, dict]:
-    """Load a classifier saved by save_classifier; returns (model in eval mode, its config dict)."""
+def load_classifier(
+    model_dir: str | Path, device: torch.device | str = "cpu", **model_options: bool
+) -> tuple[GPTModel, dict]:
+    """Load a classifier saved by save_classifier; returns (model in eval mode, its config dict).
+
+    model_options are the kernels GPTModel picks at construction (sdpa, fused_layers).
+    """
     model_dir = Path(model_dir)
     config = read_config(model_dir)
     weights_path = model_dir / config["weights_file"]
@@ -106,7 +111,7 @@ def load_classifier(model_dir: str | Path, device: torch.device | str = "cpu") -
     except SafetensorError as err:
         raise ModelDirError(f"{weights_path} cannot be read ({err}); finetune the model again") from err
 
-    model = GPTModel(GPTConfig.from_dict(config["model"]))
+    model = GPTModel(GPTConfig.from_dict(config["model"]), **model_options)
     seam.replace_head(model, config["num_classes"])
     model.load_state_dict(state_dict)
     return model.to(device).eval(), config

@@ -131,6 +131,12 @@ def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="classify only the first tokens of a message longer than the model was trained on",
     )
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="the book's plain computation (no fused kernels, 8 messages a batch in order); the default "
+        "fast paths give the same probabilities to float rounding",
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=_run_classify)
 

@@ -19,6 +19,7 @@ from gpt_from_scratch.cli import main
 from gpt_from_scratch.errors import DataError
 from gpt_from_scratch.model import GPTModel, model_config
 from gpt_from_scratch.predict import classify_text, classify_texts, encode_for_classifier, load_saved
+from gpt_from_scratch.predict.batching import Batching
 from gpt_from_scratch.tokenizer import PAD_TOKEN_ID
 
 
@@ -290,7 +291,7 @@ def test_labels_come_from_the_saved_config(tmp_path, tokenizer, capsys):
 def test_batched_classification_matches_one_message_at_a_time(model_dir, tokenizer):
     classifier, info = load_saved(model_dir)
     messages = ["Call now to win a prize", "See you at dinner?", "Free entry", "ok"]
-    batched = classify_texts(messages, classifier, info, batch_size=3)
+    batched = classify_texts(messages, classifier, info, batching=Batching(batch_size=3))
     for message, prediction in zip(messages, batched, strict=True):
         label, probability = classify_text(message, classifier, tokenizer, MAX_LENGTH)
         assert label == prediction.label

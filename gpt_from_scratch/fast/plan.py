@@ -1,4 +1,6 @@
-"""The one place a run's fast paths are decided: plan_speed reads the options once, SpeedPlan applies them.
+"""The one place the fast paths are decided: plan_speed for finetuning, plan_inference for prediction.
+
+plan_speed reads a run's options once, and SpeedPlan applies them:
 
 - sdpa: attention in PyTorch's fused scaled_dot_product_attention instead of the concept's math.
   Off whenever the learner's own code runs (--impl exercises), which it would bypass.
@@ -13,6 +15,12 @@
 The first five change the answer by float rounding only; exact=True turns every one of them off, for
 the book's computation bit for bit. Evaluation always runs under torch.inference_mode(), which
 gives the same numbers as no_grad.
+
+plan_inference decides the same for scoring messages with a trained classifier (classify, the app,
+finetune's scoring passes), and InferencePlan applies them: sdpa, fused_layers and skip_unread as
+above, and batches filled to a token budget with the messages sorted by length, each cut to its own
+length when the classifier reads no padding (predict/batching.py). exact=True keeps the plain path:
+the book's model, eight messages at a time in the order given.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -27,9 +36,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .. import seam
+from ..checkpoint import load_classifier
 from ..distributed import Distributed
 from ..errors import OptionError
 from ..model import GPTModel
+from ..predict import ClassifierInfo
+from ..predict.batching import BOOK_BATCHING, Batching
 from ..tokenizer import PAD_TOKEN_ID
 from .padding import collate_trimmed, padding_is_never_read
 from .prefix_cache import PrefixCache, why_not_cacheable
@@ -158,3 +170,67 @@ class Autocast(nn.Module):
     def forward(self, in_idx: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cuda", dtype=torch.bfloat16):
             return self.classifier(in_idx).float()  # (batch, num_tokens, num_classes)
+
+
+# Tokens per batch when scoring: on this project's 2-core CPU a batch of ~32 padded messages (3,840
+# tokens) runs faster per message than 8; a GPU wants far larger batches to be busy.
+TOKEN_BUDGET = {"cpu": 4096, "cuda": 32768}
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    """The fast paths prediction uses; InferencePlan() is the plain path, the book's computation."""
+
+    sdpa: bool = False
+    fused_layers: bool = False
+    skip_unread: bool = False
+    batching: Batching = BOOK_BATCHING
+
+    @property
+    def model_options(self) -> dict[str, bool]:
+        """The kernels GPTModel picks at construction: GPTModel(cfg, **plan.model_options)."""
+        return {"sdpa": self.sdpa, "fused_layers": self.fused_layers}
+
+    def classifier(
+        self, model: GPTModel, position: str, pooling: str, pad_token_id: int = PAD_TOKEN_ID
+    ) -> nn.Module:
+        """What class_probabilities calls: model(ids)[:, -1] is each message's logits (select_tokens)."""
+        trunk = Trunk(model, skip_unread=True) if self.skip_unread else None
+        return select_tokens(model, position, pooling, pad_token_id, trunk)
+
+
+def plan_inference(
+    position: str,
+    pooling: str,
+    causal: bool,
+    device: torch.device,
+    *,
+    exact: bool = False,
+    pad_token_id: int = PAD_TOKEN_ID,
+) -> InferencePlan:
+    """Decide, once, how a classifier reading (position, pooling, causal) scores messages on device."""
+    if exact:
+        return InferencePlan(batching=Batching(pad_token_id=pad_token_id))
+    never_read = padding_is_never_read(position, pooling, causal)
+    return InferencePlan(
+        sdpa=seam.current() != "exercises",  # the learner's own attention runs as they wrote it
+        fused_layers=True,
+        skip_unread=pooling == "token",
+        batching=Batching(
+            token_budget=TOKEN_BUDGET.get(device.type, TOKEN_BUDGET["cpu"]),
+            cut_padding=never_read,  # then messages of any length may also share a batch
+            pad_token_id=pad_token_id,
+        ),
+    )
+
+
+def load_for_inference(
+    model_dir: str | Path, device: torch.device, *, exact: bool = False
+) -> tuple[nn.Module, ClassifierInfo, InferencePlan]:
+    """A saved classifier built as plan_inference decides, its description, and the plan."""
+    info = ClassifierInfo.read(model_dir)
+    plan = plan_inference(
+        info.position, info.pooling, info.causal, device, exact=exact, pad_token_id=info.pad_token_id
+    )
+    model, _ = load_classifier(model_dir, device, **plan.model_options)
+    return plan.classifier(model, info.position, info.pooling, info.pad_token_id), info, plan

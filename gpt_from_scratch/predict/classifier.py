@@ -14,6 +14,7 @@ from torch import nn
 from ..checkpoint import load_classifier, read_config
 from ..errors import DataError, OptionError
 from ..tokenizer import PAD_TOKEN_ID, get_tokenizer
+from .batching import BOOK_BATCHING, Batching
 from .encode import encode_for_classifier
 from .probabilities import LABEL_NAMES, Prediction, class_probabilities, positive_class, predictions
 from .readout import select_tokens
@@ -111,9 +112,14 @@ def gpt2_tokenizer() -> tiktoken.Encoding:
     return get_tokenizer()
 
 
-def load_saved(model_dir: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, ClassifierInfo]:
-    """A saved classifier reading what it was trained to read (token or mean), and its description."""
-    model, config = load_classifier(model_dir, device)
+def load_saved(
+    model_dir: str | Path, device: torch.device | str = "cpu", **model_options: bool
+) -> tuple[nn.Module, ClassifierInfo]:
+    """A saved classifier reading what it was trained to read (token or mean), and its description.
+
+    model_options are the kernels GPTModel picks at construction (fast.InferencePlan.model_options).
+    """
+    model, config = load_classifier(model_dir, device, **model_options)
     info = ClassifierInfo.from_config(config)
     return select_tokens(model, info.position, info.pooling, info.pad_token_id), info
 
@@ -125,10 +131,12 @@ def classify_texts(
     *,
     truncate: bool = False,
     names: Sequence[str] | None = None,
-    batch_size: int = 8,
+    batching: Batching = BOOK_BATCHING,
     threshold: float | None = None,
 ) -> list[Prediction]:
     """One Prediction per text, in order; names (e.g. 'line 5 of msgs.txt') point errors at a text.
+
+    batching groups the messages for the model (fast.plan_inference chooses it; the default is the book's).
 
     threshold None: the one saved with the model, if finetune --target-fpr chose one, else the most
     probable class.
@@ -150,7 +158,7 @@ def classify_texts(
         raise DataError(f"{name}: {err}{also if others else ''}")
     if not encoded:
         return []
-    probabilities = class_probabilities(encoded, classifier, batch_size)  # (messages, num_classes)
+    probabilities = class_probabilities(encoded, classifier, batching)  # (messages, num_classes)
     if probabilities.shape[1] != len(info.labels):
         raise DataError(
             f"the classifier has {probabilities.shape[1]} classes but its config.json names "
@@ -176,7 +184,7 @@ def text_probabilities(
     texts: Sequence[str],
     classifier: nn.Module,
     info: ClassifierInfo,
-    batch_size: int = 8,
+    batching: Batching = BOOK_BATCHING,
     description: str | None = None,
 ) -> list[list[float]]:
     """Every class's probability for every text, read as in training; longer texts are truncated.
@@ -186,18 +194,18 @@ def text_probabilities(
     if not texts:
         return []
     encoded = [info.encode(text, truncate=True) for text in texts]
-    return class_probabilities(encoded, classifier, batch_size, description).tolist()
+    return class_probabilities(encoded, classifier, batching, description).tolist()
 
 
 def positive_probabilities(
     texts: Sequence[str],
     classifier: nn.Module,
     info: ClassifierInfo,
-    batch_size: int = 8,
+    batching: Batching = BOOK_BATCHING,
     description: str | None = None,
 ) -> list[float]:
     """P(spam) of every text, read as in training; a text longer than training's is truncated."""
-    rows = text_probabilities(texts, classifier, info, batch_size, description)
+    rows = text_probabilities(texts, classifier, info, batching, description)
     return [row[info.positive] for row in rows]
 
 

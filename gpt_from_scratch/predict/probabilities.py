@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..progress import progress
+from .batching import BOOK_BATCHING, Batching
 
 LABEL_NAMES = ("not spam", "spam")  # what the classifier prints for class 0 (ham) and class 1 (spam)
 POSITIVE_LABEL = "spam"
@@ -38,21 +39,29 @@ def read_probabilities(classifier: nn.Module, batch: torch.Tensor) -> torch.Tens
 
 
 def class_probabilities(
-    encoded: list[list[int]], classifier: nn.Module, batch_size: int = 8, description: str | None = None
+    encoded: list[list[int]],
+    classifier: nn.Module,
+    batching: Batching = BOOK_BATCHING,
+    description: str | None = None,
 ) -> torch.Tensor:
-    """Every class's probability for each encoded message: (messages, num_classes).
+    """Every class's probability for each encoded message, in the order given: (messages, num_classes).
 
-    description, when given, names a progress bar (drawn on a terminal only) over the batches.
+    batching groups the messages (the book's 8 in order, or fast.plan_inference's length-sorted
+    batches); description, when given, names a progress bar (drawn on a terminal only) over them.
     """
-    # Messages of different lengths (unpadded, --context none) cannot share a batch: one at a time.
-    step = batch_size if len({len(ids) for ids in encoded}) == 1 else 1
+    if not encoded:
+        raise ValueError("no messages to score: give at least one encoded message")
     device = next(classifier.parameters()).device
-    starts = range(0, len(encoded), step)
+    groups = batching.batches(encoded)
     batches = (
-        torch.tensor(encoded[start : start + step], device=device)  # (batch, num_tokens)
-        for start in (starts if description is None else progress(starts, description))
+        batching.tensor([encoded[index] for index in group], device)  # (batch, num_tokens)
+        for group in (groups if description is None else progress(groups, description))
     )
-    return torch.cat([torch.softmax(logits, dim=-1) for logits in logits_of_batches(classifier, batches)])
+    logits = torch.cat(list(logits_of_batches(classifier, batches)))  # (messages, num_classes), batch order
+    order = torch.tensor([index for group in groups for index in group], device=logits.device)
+    probabilities = torch.empty_like(logits)
+    probabilities[order] = torch.softmax(logits, dim=-1)  # back in the order given
+    return probabilities
 
 
 def loader_probabilities(

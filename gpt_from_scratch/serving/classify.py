@@ -1,7 +1,8 @@
 """The `classify` command: messages in (arguments, a file, standard input), labels and probabilities out.
 
 The probabilities come from the prediction core (predict/), read exactly as the model read its
-training messages; this module chooses what to read and how to print it.
+training messages, through the fast paths fast.plan_inference picks (--exact: the book's plain
+computation); this module chooses what to read and how to print it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from ..config import resolve_device
 from ..data.message_files import STDIN, Message, read_messages
 from ..errors import DataError, OptionError
 from ..evaluation import class_report, class_report_markdown
-from ..predict import ClassifierInfo, Prediction, check_threshold, classify_texts, load_saved
+from ..fast import load_for_inference
+from ..predict import ClassifierInfo, Prediction, check_threshold, classify_texts
 
 
 def run_classify(args: argparse.Namespace) -> None:
@@ -27,12 +29,18 @@ def run_classify(args: argparse.Namespace) -> None:
     if args.threshold is not None:
         check_threshold(args.threshold, len(info.labels))
     true_labels = check_labels(messages, info) if args.label_column else None
-    # Reads the token (or mean) the classifier was trained to read, padded as its training messages were.
-    classifier, info = load_saved(args.model_dir, resolve_device(args.device))
+    # Reads the token (or mean) the classifier was trained to read, through the fast paths unless --exact.
+    classifier, info, plan = load_for_inference(args.model_dir, resolve_device(args.device), exact=args.exact)
     texts = [m.text for m in messages]
     names = None if one_line else [m.where() for m in messages]  # a lone message's errors need no name
     predictions = classify_texts(
-        texts, classifier, info, truncate=args.truncate, names=names, threshold=args.threshold
+        texts,
+        classifier,
+        info,
+        truncate=args.truncate,
+        names=names,
+        batching=plan.batching,
+        threshold=args.threshold,
     )
     if args.json:
         for text, prediction in zip(texts, predictions, strict=True):

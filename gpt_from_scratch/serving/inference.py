@@ -39,6 +39,7 @@ from ..predict import (
     read_probabilities,
     token_embedding,
 )
+from ..predict.batching import BOOK_BATCHING, Batching
 from ..predict.prefixes import spam_after_each_token
 
 BATCH_SIZE = 8  # the book's batch: messages (or occluded copies of one) per forward pass
@@ -119,7 +120,7 @@ class ServedClassifier:
     def predict(self, texts: Sequence[str], names: Sequence[str] | None = None) -> list[Prediction]:
         """The `classify` command's predictions; a message longer than training's is truncated."""
         return classify_texts(
-            texts, self.classifier, self.info, truncate=True, names=names, batch_size=BATCH_SIZE
+            texts, self.classifier, self.info, truncate=True, names=names, batching=BOOK_BATCHING
         )
 
     def count_tokens(self, text: str) -> int:
@@ -208,7 +209,7 @@ def occlusion_changes(
             occluded[position] = pad_token_id
         rows.append(occluded)
     # The message itself goes through the same call, so that every change compares like with like.
-    spam = class_probabilities(rows, classifier, batch_size)[:, spam_index]
+    spam = class_probabilities(rows, classifier, Batching(batch_size=batch_size))[:, spam_index]
     return (spam[0] - spam[1:]).tolist()
 
 
