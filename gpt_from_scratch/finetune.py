@@ -189,7 +189,7 @@ def _run(
     log(f"Training on {device}: {len(train_set)} messages {padding}")
     # Seeded right before training, as in the book: the loader's shuffles draw from this state.
     torch.manual_seed(cfg.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = plan.optimizer(model, cfg.lr, cfg.weight_decay)
     train_losses, val_losses, train_accs, val_accs, examples_seen = train_classifier_simple(
         plan.for_training(classifier, parallel, device),
         parallel.shard(train_loader, cfg.seed),

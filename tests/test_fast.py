@@ -426,6 +426,19 @@ def test_the_default_plan_runs_every_fast_path_that_applies():
     assert not mean.skip_unread  # a mean reads every position
 
 
+def test_adamw_is_fused_on_a_gpu_only_and_is_the_books_adamw_otherwise():
+    quiet = {"log": lambda _: None}
+    assert plan_speed(FinetuneConfig(), torch.device("cuda"), **quiet).fused_optimizer
+    assert not plan_speed(FinetuneConfig(exact=True), torch.device("cuda"), **quiet).fused_optimizer
+    cpu = plan_speed(FinetuneConfig(), torch.device("cpu"), **quiet)
+    assert not cpu.fused_optimizer
+    model = classifier()
+    optimizer = cpu.optimizer(model, lr=5e-5, weight_decay=0.1)
+    book = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)  # the book's line
+    assert optimizer.defaults == book.defaults
+    assert [p for g in optimizer.param_groups for p in g["params"]] == list(model.parameters())
+
+
 def test_the_learners_code_is_never_bypassed():
     lines = []
     with seam.using("exercises"):

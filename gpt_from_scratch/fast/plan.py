@@ -11,6 +11,8 @@ plan_speed reads a run's options once, and SpeedPlan applies them:
 - trim_padding: each batch padded only to its longest message, when the classifier never reads
   padding (padding.py). The book's last-token setting keeps its padding.
 - bf16, compile (CUDA only): bf16 autocast, which changes the numbers, and torch.compile of the blocks.
+- fused_optimizer (CUDA, on unless exact): AdamW's update as one fused kernel (fused=True) instead of
+  a dozen multi-tensor ones per step: a step on cached activations is launch-bound on a GPU.
 - DDP: under torchrun, the trained module is wrapped in DistributedDataParallel (distributed.py).
 The first five change the answer by float rounding only; exact=True turns every one of them off, for
 the book's computation bit for bit. Evaluation always runs under torch.inference_mode(), which
@@ -78,11 +80,17 @@ class SpeedPlan:
     padding_never_read: bool = False  # the cache may then leave a message's padding uncomputed
     bf16: bool = False
     compile: bool = False
+    fused_optimizer: bool = False
 
     @property
     def model_options(self) -> dict[str, bool]:
         """The kernels GPTModel picks at construction: GPTModel(cfg, **plan.model_options)."""
         return {"sdpa": self.sdpa, "fused_layers": self.fused_layers}
+
+    def optimizer(self, model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+        """The book's AdamW over the model's parameters (those without a gradient are never updated)."""
+        fused = {"fused": True} if self.fused_optimizer else {}
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, **fused)
 
     @property
     def collate_fn(self) -> Callable | None:
@@ -157,6 +165,7 @@ def plan_speed(options: SpeedOptions, device: torch.device, log: Log = print) ->
         padding_never_read=never_read,
         bf16=options.bf16,
         compile=options.compile,
+        fused_optimizer=device.type == "cuda",
     )
 
 
