@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader
 
 from conftest import ROUNDS, record
 from gpt_from_scratch.data import SpamDataset, prepare_splits
-from gpt_from_scratch.tokenizer import PAD_TOKEN_ID, get_tokenizer
+from gpt_from_scratch.predict.tokenizer import PAD_TOKEN_ID, get_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from . import distributed, seam
+from . import seam
 from .checkpoint import save_classifier
 from .config import WEIGHTS_CHOICES, FinetuneConfig, check_config, resolve_device
 from .data import SMS_SOURCE, SpamDataset, prepare_splits, read_heldout, read_split_info
@@ -30,10 +30,11 @@ from .fast import SpeedPlan, plan_speed
 from .lora import merge_lora, replace_linear_with_lora
 from .model import GPTModel, count_parameters, model_config
 from .predict import ClassifierInfo, loader_probabilities, positive_class, positive_probabilities
+from .predict.tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .progress import progress, say
+from .run import distributed
 from .run.staged_output import staged_output
 from .safe_files import atomic_path
-from .tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .train import train_classifier_simple
 from .weights import DEFAULT_MODEL_SIZE, load_pretrained_gpt
 
@@ -126,7 +127,7 @@ def finetune(
 def _finetune(
     cfg: FinetuneConfig, log: Callable[[str], None], also_score: Callable[[list[str]], list[str]] | None
 ) -> RunMetrics:
-    # Under torchrun, one of several data-parallel processes (distributed.py); else the only one.
+    # Under torchrun, one of several data-parallel processes (run/distributed.py); else the only one.
     parallel, device_name = distributed.setup(cfg.device)
     log = parallel.only_main(log)
     if cfg.impl == "exercises":

@@ -81,7 +81,11 @@ def _normalize(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def infer_config(state_dict: dict[str, torch.Tensor], n_heads: int | None = None) -> GPTConfig:
     """Read a checkpoint's architecture from its tensor shapes (n_heads from the matching GPT-2 size)."""
-    state_dict = _normalize(state_dict)
+    return _shape_of(_normalize(state_dict), n_heads)
+
+
+def _shape_of(state_dict: dict[str, torch.Tensor], n_heads: int | None) -> GPTConfig:
+    """infer_config of a state dict already in hub-style names."""
     if "wte.weight" not in state_dict or "wpe.weight" not in state_dict:
         raise WeightsError("not a GPT-2 checkpoint: it lacks the embeddings wte.weight and wpe.weight")
     vocab_size, emb_dim = state_dict["wte.weight"].shape
@@ -167,7 +171,11 @@ def _to_our_names(sd: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch
 
 def load_weights_into_gpt(model: GPTModel, state_dict: dict[str, torch.Tensor]) -> GPTModel:
     """Copy a GPT-2 checkpoint into model, checking that every tensor is present and fits."""
-    state_dict = _normalize(state_dict)
+    return _copy_into(model, _normalize(state_dict))
+
+
+def _copy_into(model: GPTModel, state_dict: dict[str, torch.Tensor]) -> GPTModel:
+    """load_weights_into_gpt of a state dict already in hub-style names."""
     n_layers = model.cfg.n_layers
     expected = ["wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"]
     expected += [f"h.{i}.{name}" for i in range(n_layers) for name in _BLOCK_TENSORS]
@@ -339,7 +347,7 @@ def _config_for(model_size: str | None, weights_dir: str | Path) -> tuple[GPTCon
 
 def _check_shape(state_dict: dict[str, torch.Tensor], cfg: GPTConfig, config: Path | None) -> None:
     """Refuse tensors of another shape than cfg before building a model (gpt2-xl is 6 GB) for them."""
-    found = infer_config(state_dict, n_heads=cfg.n_heads)  # the heads leave no trace in the shapes
+    found = _shape_of(state_dict, n_heads=cfg.n_heads)  # the heads leave no trace in the shapes
     if _same_shape(found, cfg):
         return
     if config is None:
@@ -372,4 +380,4 @@ def load_pretrained_gpt(
         state_dict = load_gpt2_state_dict(weights_dir)
     _check_shape(state_dict, cfg, config)
     model = GPTModel(cfg, **model_options)
-    return load_weights_into_gpt(model, state_dict).eval()
+    return _copy_into(model, state_dict).eval()  # state_dict is in hub-style names already

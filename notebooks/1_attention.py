@@ -24,9 +24,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from gpt_from_scratch import seam
+from gpt_from_scratch.course.notebook import SMS_FILE, tiny_classifier, token_labels, yours
 from gpt_from_scratch.data.sms_spam import read_sms_spam
-from gpt_from_scratch.notebook import SMS_FILE, tiny_classifier, token_labels, yours
-from gpt_from_scratch.tokenizer import get_tokenizer
+from gpt_from_scratch.predict.tokenizer import get_tokenizer
 
 tokenizer = get_tokenizer()
 model, config = tiny_classifier()

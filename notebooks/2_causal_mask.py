@@ -22,8 +22,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from gpt_from_scratch import seam
-from gpt_from_scratch.notebook import token_labels, yours
-from gpt_from_scratch.tokenizer import get_tokenizer
+from gpt_from_scratch.course.notebook import token_labels, yours
+from gpt_from_scratch.predict.tokenizer import get_tokenizer
 
 tokenizer = get_tokenizer()
 ids = tokenizer.encode("Call now to claim your free prize")

@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 
 from gpt_from_scratch import seam
+from gpt_from_scratch.course.notebook import yours
 from gpt_from_scratch.model import GPTModel, model_config
-from gpt_from_scratch.notebook import yours
 
 CHOICES = ["last_layer", "last_block", "last_two_blocks", "all"]  # the book's chapter 6 experiments
 

@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from gpt_from_scratch import seam
-from gpt_from_scratch.notebook import split_messages, tiny_classifier, yours
-from gpt_from_scratch.tokenizer import get_tokenizer
+from gpt_from_scratch.course.notebook import split_messages, tiny_classifier, yours
+from gpt_from_scratch.predict.tokenizer import get_tokenizer
 
 LAST = 12  # positions shown, counted back from the end of each message
 tokenizer = get_tokenizer()

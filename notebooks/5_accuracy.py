@@ -23,12 +23,12 @@ import matplotlib.pyplot as plt
 from torch.utils.data import DataLoader
 
 from gpt_from_scratch import seam
+from gpt_from_scratch.course.notebook import MODEL_DIR, SMS_FILE, tiny_classifier, token_labels, yours
 from gpt_from_scratch.data import SpamDataset
 from gpt_from_scratch.data.sms_spam import read_sms_spam
-from gpt_from_scratch.notebook import MODEL_DIR, SMS_FILE, tiny_classifier, token_labels, yours
 from gpt_from_scratch.predict import load_saved
 from gpt_from_scratch.predict.prefixes import spam_after_each_token
-from gpt_from_scratch.tokenizer import get_tokenizer
+from gpt_from_scratch.predict.tokenizer import get_tokenizer
 
 tokenizer = get_tokenizer()
 model, config = tiny_classifier()

@@ -29,7 +29,7 @@ def sms_file() -> Path:
 @pytest.fixture(scope="session")
 def tokenizer():
     """GPT-2's encoding, built from the BPE files inside the package."""
-    from gpt_from_scratch.tokenizer import get_tokenizer
+    from gpt_from_scratch.predict.tokenizer import get_tokenizer
 
     return get_tokenizer()
 

@@ -20,7 +20,7 @@ from gpt_from_scratch.errors import DataError
 from gpt_from_scratch.model import GPTModel, model_config
 from gpt_from_scratch.predict import classify_text, classify_texts, encode_for_classifier, load_saved
 from gpt_from_scratch.predict.batching import Batching
-from gpt_from_scratch.tokenizer import PAD_TOKEN_ID
+from gpt_from_scratch.predict.tokenizer import PAD_TOKEN_ID
 
 
 def test_a_message_is_padded_to_the_training_length(tokenizer):

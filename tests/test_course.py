@@ -21,7 +21,7 @@ import pytest
 
 from gpt_from_scratch.cli import main
 from gpt_from_scratch.course.autograder import write_autograder
-from gpt_from_scratch.course.release import solution_bodies, solution_leaks, write_release
+from gpt_from_scratch.course.release import KEPT_OF_COURSE, solution_bodies, solution_leaks, write_release
 from gpt_from_scratch.grading.plugin import instructor_grading
 from gpt_from_scratch.grading.points import (
     EXERCISES,
@@ -97,7 +97,9 @@ def run_release_tests(release: Path, results: Path) -> dict:
 def test_the_release_holds_stubs_tests_and_notebooks_but_no_solutions(release):
     assert not (release / "solutions").exists()
     assert not (release / INSTRUCTOR_TESTS).exists()
-    assert not (release / "gpt_from_scratch" / "course").exists()  # the kit that reads solutions/
+    # The kit reads solutions/: only what the notebooks import stays.
+    kept = sorted(p.name for p in (release / "gpt_from_scratch" / "course").iterdir())
+    assert kept == sorted(KEPT_OF_COURSE)
     for concept in CONCEPTS:
         assert (release / "exercises" / f"{concept}.py").read_text() == stub_source(concept)
         assert (release / "exercises" / "tests" / f"test_{concept}.py").is_file()

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from gpt_from_scratch.cli import main
-from gpt_from_scratch.distributed import Distributed, launched_by_torchrun
+from gpt_from_scratch.run.distributed import Distributed, launched_by_torchrun
 
 ARGS = [
     "--model-size", "tiny", "--weights", "random", "--device", "cpu", "--lr", "1e-3",

@@ -18,7 +18,7 @@ from gpt_from_scratch.model import GPTModel, model_config
 from gpt_from_scratch.predict import class_probabilities, classify_texts
 from gpt_from_scratch.predict.batching import BOOK_BATCHING, Batching, length_batches
 from gpt_from_scratch.predict.readout import TokenSelector
-from gpt_from_scratch.tokenizer import PAD_TOKEN_ID
+from gpt_from_scratch.predict.tokenizer import PAD_TOKEN_ID
 
 # fp32 kernels that sum in another order (SDPA, fused layer_norm/gelu, one position of the last block,
 # another batch shape) move a tiny model's probabilities by ~1e-7; 1e-5 leaves room and still fails

@@ -17,8 +17,8 @@ import pytest
 from nbclient import NotebookClient
 
 from gpt_from_scratch import seam
+from gpt_from_scratch.course.notebook import MODEL_DIR_VAR, train_tiny_classifier
 from gpt_from_scratch.grading.stubs import write_checkout
-from gpt_from_scratch.notebook import MODEL_DIR_VAR, train_tiny_classifier
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.py"))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from gpt_from_scratch.tokenizer import get_tokenizer
+from gpt_from_scratch.predict.tokenizer import get_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIKTOKEN_CACHE = REPO_ROOT / "tests" / "data" / "tiktoken_cache"  # tiktoken's own download, cached
@@ -24,7 +24,7 @@ def refuse(*args, **kwargs):
 socket.socket.connect = refuse
 socket.create_connection = refuse
 import json
-from gpt_from_scratch import tokenizer
+from gpt_from_scratch.predict import tokenizer
 ids = tokenizer.get_tokenizer().encode("Hi there <|endoftext|>", allowed_special="all")
 print(json.dumps({"file": tokenizer.__file__, "ids": ids}))
 """
@@ -70,7 +70,7 @@ def test_the_shipped_tokenizer_is_tiktokens_gpt2(monkeypatch, sms_file):
 @pytest.mark.slow
 def test_the_tokenizer_loads_without_network_cache_or_environment(tmp_path, expected_ids):
     loaded = run_bare(bare_environment(tmp_path, PYTHONPATH=str(REPO_ROOT)), tmp_path)
-    assert loaded["file"] == str(REPO_ROOT / "gpt_from_scratch" / "tokenizer.py")
+    assert loaded["file"] == str(REPO_ROOT / "gpt_from_scratch" / "predict" / "tokenizer.py")
     assert loaded["ids"] == expected_ids
     assert not any((tmp_path / "tmp").iterdir()), "tiktoken wrote a cache"
 
@@ -88,8 +88,8 @@ def test_a_wheel_install_holds_the_tokenizer_files_and_their_licence(tmp_path, e
     (wheel,) = (tmp_path / "wheel").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("vocab.bpe", "encoder.json", "LICENSE"):
-        assert f"gpt_from_scratch/gpt2_bpe/{name}" in names
+        assert f"gpt_from_scratch/predict/gpt2_bpe/{name}" in names
     zipfile.ZipFile(wheel).extractall(tmp_path / "installed")  # a wheel is installed by unpacking it
     loaded = run_bare(bare_environment(tmp_path, PYTHONPATH=str(tmp_path / "installed")), tmp_path)
-    assert loaded["file"] == str(tmp_path / "installed" / "gpt_from_scratch" / "tokenizer.py")
+    assert loaded["file"] == str(tmp_path / "installed" / "gpt_from_scratch" / "predict" / "tokenizer.py")
     assert loaded["ids"] == expected_ids

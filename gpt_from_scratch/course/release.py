@@ -21,7 +21,8 @@ from ..seam import CONCEPTS
 STUDENT_README = Path(__file__).with_name("student_README.md")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".tiny-classifier")
 # What a student's copy of the package does not need: the kit that builds releases from solutions/.
-LEFT_OUT_OF_PACKAGE = ("course",)
+LEFT_OUT_OF_PACKAGE = ("course",)  # the instructor's kit, but for what the notebooks import:
+KEPT_OF_COURSE = ("__init__.py", "notebook.py")
 CHECKS = Path("gpt_from_scratch") / "grading" / "checks.py"
 
 
@@ -47,6 +48,10 @@ def lay_out(folder: Path) -> None:
     """Write the release's files into folder."""
     package = shutil.ignore_patterns(*LEFT_OUT_OF_PACKAGE, "__pycache__", "*.pyc")
     shutil.copytree(ROOT / "gpt_from_scratch", folder / "gpt_from_scratch", ignore=package)
+    course = folder / "gpt_from_scratch" / "course"
+    course.mkdir()
+    for name in KEPT_OF_COURSE:
+        shutil.copy(ROOT / "gpt_from_scratch" / "course" / name, course / name)
     (folder / CHECKS).write_text(reference_in_release((ROOT / CHECKS).read_text()))
     exercises = folder / "exercises"
     shutil.copytree(EXERCISE_TESTS_DIR, exercises / "tests", ignore=IGNORED)

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError
 from ..predict.encode import pad_to, token_ids
-from ..tokenizer import PAD_TOKEN_ID
+from ..predict.tokenizer import PAD_TOKEN_ID
 from .splits import read_split_csv
 
 

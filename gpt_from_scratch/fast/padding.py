@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import default_collate
 
-from ..tokenizer import PAD_TOKEN_ID
+from ..predict.tokenizer import PAD_TOKEN_ID
 
 
 def padding_is_never_read(position: str, pooling: str, causal: bool) -> bool:

@@ -39,12 +39,12 @@ from torch.utils.data import Dataset
 
 from .. import seam
 from ..checkpoint import load_classifier
-from ..distributed import Distributed
 from ..errors import OptionError
 from ..model import GPTModel
 from ..predict import ClassifierInfo
 from ..predict.batching import BOOK_BATCHING, Batching
-from ..tokenizer import PAD_TOKEN_ID
+from ..predict.tokenizer import PAD_TOKEN_ID
+from ..run.distributed import Distributed
 from .padding import collate_trimmed, padding_is_never_read
 from .prefix_cache import PrefixCache, why_not_cacheable
 from .trunk import Trunk, select_tokens

@@ -18,8 +18,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..model import GPTModel
+from ..predict.tokenizer import PAD_TOKEN_ID
 from ..progress import progress
-from ..tokenizer import PAD_TOKEN_ID
 from .trunk import Trunk, embed
 
 

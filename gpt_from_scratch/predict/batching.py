@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..tokenizer import PAD_TOKEN_ID
+from .tokenizer import PAD_TOKEN_ID
 
 
 @dataclass(frozen=True)

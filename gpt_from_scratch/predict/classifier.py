@@ -13,11 +13,11 @@ from torch import nn
 
 from ..checkpoint import load_classifier, read_config
 from ..errors import DataError, OptionError
-from ..tokenizer import PAD_TOKEN_ID, get_tokenizer
 from .batching import BOOK_BATCHING, Batching
 from .encode import encode_for_classifier
 from .probabilities import LABEL_NAMES, Prediction, class_probabilities, positive_class, predictions
 from .readout import select_tokens
+from .tokenizer import PAD_TOKEN_ID, get_tokenizer
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tiktoken
 
 from ..errors import DataError
-from ..tokenizer import PAD_TOKEN_ID
+from .tokenizer import PAD_TOKEN_ID
 
 
 def encode_for_classifier(

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..model import GPTModel, check_length
-from ..tokenizer import PAD_TOKEN_ID
+from .tokenizer import PAD_TOKEN_ID
 
 POSITIONS = ("last", "first", "flexible")
 POOLINGS = ("token", "mean", "mean_with_padding")

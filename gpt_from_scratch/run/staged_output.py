@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch.distributed
 
-from .. import distributed
 from ..checkpoint import CONFIG_FILE, WEIGHTS_PATTERN, holds_classifier
 from ..config import FinetuneConfig
 from ..errors import OptionError
@@ -29,6 +28,7 @@ from ..safe_files import (
     recover_leftovers,
     replace_folder,
 )
+from . import distributed
 from .preflight import check_inputs
 
 OUTPUT_FILES = (  # what a run writes into --out (".*.part": a write cut short by an older version)

@@ -19,11 +19,11 @@ from typing import Any
 import pandas as pd
 import tiktoken
 
-from . import seam
-from .checkpoint import holds_classifier, load_classifier
-from .model import GPTModel
+from .. import seam
+from ..checkpoint import holds_classifier, load_classifier
+from ..model import GPTModel
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: gpt_from_scratch/course/notebook.py
 DATA = ROOT / "tests" / "data"  # the offline SMS Spam Collection and GPT-2's tokenizer files
 SMS_FILE = DATA / "sms_spam_collection" / "SMSSpamCollection"
 IMPL = seam.check_implementation(os.environ.get(seam.ENV_VAR, "exercises"))

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .errors import OptionError
+from ..errors import OptionError
 
 
 def launched_by_torchrun() -> bool:
