@@ -52,8 +52,8 @@ class FrozenBlocks:
     def __call__(self, x: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
         """(total_tokens, emb_dim) -> the same: x holds the messages' tokens one after another.
 
-        lengths are the messages' lengths, in their order in x; messages of one length must be
-        adjacent (as in a length-sorted batch), since attention runs once per such group.
+        lengths are the messages' lengths, in their order in x. Attention runs once per run of
+        adjacent messages of one length: length-sorted messages make few, large calls.
         """
         groups = _equal_length_groups(lengths)
         for layer in self.layers:
