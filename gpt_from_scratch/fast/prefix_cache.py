@@ -11,6 +11,7 @@ computes the frozen prefix for a row of token ids the first time it sees that ro
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch.utils.data import Dataset
 from ..model import GPTModel
 from ..predict.tokenizer import PAD_TOKEN_ID
 from ..progress import progress
+from .frozen_blocks import FrozenBlocks
 from .trunk import Trunk, embed
 
 
@@ -112,17 +114,38 @@ class PrefixCache(Trunk):
 
     def _compute(self, rows: list[tuple[bytes, np.ndarray]]) -> None:
         """Run the frozen prefix on rows (cache key, token ids to compute) and store each row's output."""
-        longest = max(len(ids) for _, ids in rows)
-        batch = np.full((len(rows), longest), self.pad_token_id, dtype=np.int64)
+        rows = sorted(rows, key=lambda row: len(row[1]))  # messages of one length adjacent (FrozenBlocks)
+        lengths = [len(ids) for _, ids in rows]
+        batch = np.full((len(rows), lengths[-1]), self.pad_token_id, dtype=np.int64)
         for i, (_, ids) in enumerate(rows):
             batch[i, : len(ids)] = ids
         device = next(self.model.parameters()).device
         # Kept out of inference mode: cached tensors are later saved for the backward pass.
         with torch.inference_mode(False), torch.no_grad():
-            computed = self._run_prefix(torch.from_numpy(batch).to(device))  # (rows, longest, emb_dim)
-        for (key, ids), activations in zip(rows, computed, strict=True):
-            kept = activations[: len(ids)]
-            self._cache[key] = kept.clone() if len(ids) < longest else kept  # a view would pin the batch
+            computed = self._run_prefix(torch.from_numpy(batch).to(device), lengths)  # (tokens, emb_dim)
+        # Views of one tensor: it holds the rows' computed positions only, every one of them stored.
+        for (key, _), activations in zip(rows, computed.split(lengths), strict=True):
+            self._cache[key] = activations
+
+    def _run_prefix(self, in_idx: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+        """The frozen blocks' output at each row's first lengths[row] positions, the rows one after another.
+
+        (rows, num_tokens) token ids -> (sum(lengths), emb_dim). FrozenBlocks computes only those
+        positions; the plain blocks compute every position of the padded batch and drop the rest.
+        """
+        x = embed(self.model, in_idx)  # (rows, num_tokens, emb_dim)
+        positions = torch.arange(in_idx.shape[1], device=in_idx.device)
+        computed = positions < torch.tensor(lengths, device=in_idx.device)[:, None]  # (rows, num_tokens)
+        if self._frozen_blocks is None:
+            return self.model.trf_blocks[: self.start](x)[computed]
+        return self._frozen_blocks(x[computed], lengths)
+
+    @cached_property
+    def _frozen_blocks(self) -> FrozenBlocks | None:
+        """The frozen blocks' fast runner where it applies (built on first use, from the frozen weights)."""
+        device = next(self.model.parameters()).device
+        blocks = self.model.trf_blocks[: self.start]
+        return FrozenBlocks(blocks) if FrozenBlocks.supported(blocks, device) else None
 
     def _holds(self, key: bytes, needed: int) -> bool:
         return key in self._cache and len(self._cache[key]) >= needed
@@ -147,9 +170,6 @@ class PrefixCache(Trunk):
         length = int(real[-1]) + 1 if len(real) else 0
         # Positions that must hold computed activations: all of them, or the real tokens only.
         return row[:length].tobytes(), max(1, length) if self.padding_never_read else len(row)
-
-    def _run_prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
-        return self.model.trf_blocks[: self.start](embed(self.model, in_idx))  # (batch, num_tokens, emb_dim)
 
     @property
     def num_cached(self) -> int:

@@ -1,0 +1,136 @@
+"""The frozen blocks at the CPU's matmul peak: every Linear on the real tokens only, as few GEMMs as possible.
+
+The prefix cache (prefix_cache.py) runs the frozen lowest blocks once per message, for inference
+only. Run as modules, a batch of messages costs more than its matrix products: a batch is padded to
+its longest message, the query, key and value are three GEMMs, and the bias, GELU and residual
+add each pass over the activations again. FrozenBlocks computes the same blocks from their weights:
+- the messages' real tokens, one after another, form one (total_tokens, emb_dim) matrix: every
+  Linear layer is one large GEMM over all of them, with no padding computed;
+- the query, key and value projections are one GEMM (their weights concatenated once);
+- on oneDNN (PyTorch's CPU kernels) each Linear runs on weights packed once for it, with its bias,
+  GELU or residual add done in the GEMM's own pass;
+- attention, the only step that mixes tokens, runs per group of messages of one length, each group
+  a (messages, length, ...) view of the flat matrix, through PyTorch's fused kernel.
+Same numbers as the blocks to float rounding (tests/test_frozen_blocks.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..model import TransformerBlock
+
+# oneDNN's fused Linear, the kernels torch.compile's CPU backend calls (torch/_inductor/mkldnn_*.py).
+_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+class FrozenBlocks:
+    """An inference-only runner of frozen TransformerBlocks, on the real tokens of messages."""
+
+    def __init__(self, blocks: Sequence[TransformerBlock]) -> None:
+        self.layers = [_Layer(block) for block in blocks]
+
+    @staticmethod
+    def supported(blocks: Sequence[TransformerBlock], device: torch.device) -> bool:
+        """True when blocks can run here: fp32 on a CPU with oneDNN, built with the fast kernels.
+
+        FrozenBlocks computes what PyTorch's fused attention, layer_norm and GELU compute: only for
+        blocks built with them, never in place of the book's formulas or the learner's own code.
+        """
+        return (
+            _ONEDNN
+            and device.type == "cpu"
+            and all(p.dtype == torch.float32 for block in blocks for p in block.parameters())
+            and all(b.att.sdpa and b.norm1.fused and b.norm2.fused and b.ff.layers[1].fused for b in blocks)
+        )
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
+        """(total_tokens, emb_dim) -> the same: x holds the messages' tokens one after another.
+
+        lengths are the messages' lengths, in their order in x. Attention runs once per run of
+        adjacent messages of one length: length-sorted messages make few, large calls.
+        """
+        groups = _equal_length_groups(lengths)
+        for layer in self.layers:
+            x = layer(x, groups)
+        return x
+
+
+class _Layer:
+    """One TransformerBlock's weights, arranged for FrozenBlocks."""
+
+    def __init__(self, block: TransformerBlock) -> None:
+        att, ff = block.att, block.ff
+        self.num_heads, self.causal = att.num_heads, att.causal
+        self.norm1, self.norm2 = block.norm1, block.norm2
+        qkv = [att.W_query, att.W_key, att.W_value]
+        self.qkv = _Linear(torch.cat([m.weight for m in qkv]), _cat_biases(qkv))  # (3 * d_out, d_in)
+        self.out_proj = _Linear(att.out_proj.weight, att.out_proj.bias)
+        self.fc1 = _Linear(ff.layers[0].weight, ff.layers[0].bias)
+        self.fc2 = _Linear(ff.layers[2].weight, ff.layers[2].bias)
+
+    def __call__(self, x: torch.Tensor, groups: list[tuple[int, int, int]]) -> torch.Tensor:
+        """TransformerBlock.forward on flat tokens: (total_tokens, emb_dim) -> the same."""
+        qkv = self.qkv(_norm(self.norm1, x))  # (total_tokens, 3 * emb_dim)
+        context = self._attend(qkv, groups)  # (total_tokens, emb_dim)
+        x = self.out_proj(context, residual=x)
+        hidden = self.fc1(_norm(self.norm2, x), gelu=True)  # (total_tokens, 4 * emb_dim)
+        return self.fc2(hidden, residual=x)
+
+    def _attend(self, qkv: torch.Tensor, groups: list[tuple[int, int, int]]) -> torch.Tensor:
+        """Each group's causal attention: (total_tokens, 3 * emb_dim) -> (total_tokens, emb_dim)."""
+        emb_dim = qkv.shape[1] // 3
+        head_dim = emb_dim // self.num_heads
+        context = qkv.new_empty(qkv.shape[0], emb_dim)
+        for begin, count, length in groups:
+            end = begin + count * length
+            # (count * length, 3 * emb_dim) -> 3 x (count, num_heads, length, head_dim), views
+            q, k, v = qkv[begin:end].view(count, length, 3, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
+            out = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+            # (count, num_heads, length, head_dim) -> the group's rows of context
+            context[begin:end].view(count, length, self.num_heads, head_dim).copy_(out.transpose(1, 2))
+        return context
+
+
+class _Linear:
+    """y = x Wᵀ + b (then GELU, or + a residual) in one oneDNN pass, on weights packed once."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous())
+        self.bias = None if bias is None else bias.detach().contiguous()
+
+    def __call__(
+        self, x: torch.Tensor, gelu: bool = False, residual: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if residual is not None:
+            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+        if gelu:  # GPT-2's GELU, the tanh approximation
+            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "tanh")
+        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+
+
+def _norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return nn.functional.layer_norm(x, x.shape[-1:], norm.scale, norm.shift, norm.eps)
+
+
+def _cat_biases(linears: list[nn.Linear]) -> torch.Tensor | None:
+    """The concatenated biases of linears (zeros for one without), or None when none has one."""
+    if all(m.bias is None for m in linears):
+        return None
+    return torch.cat([m.bias if m.bias is not None else m.weight.new_zeros(m.out_features) for m in linears])
+
+
+def _equal_length_groups(lengths: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(first token, messages, length) of each run of adjacent messages of one length."""
+    groups = []
+    first = 0
+    for length, run in itertools.groupby(lengths):
+        count = len(list(run))
+        groups.append((first, count, length))
+        first += count * length
+    return groups
