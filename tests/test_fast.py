@@ -236,7 +236,7 @@ def test_cache_falls_back_when_it_cannot_apply(trainable, overrides, reason):
     model = classifier(trainable, **overrides)
     assert reason in why_not_cacheable(model)
     lines = []
-    assert SpeedPlan(prefix_cache=True).classifier(model, "last", "token", [], lines.append) is model
+    assert SpeedPlan(prefix_cache=True).classifier(model, "last", "token", lines.append) is model
     assert reason in lines[0]
     with pytest.raises(ValueError, match=reason):
         PrefixCache(model)
@@ -413,7 +413,7 @@ def test_exact_turns_every_fast_path_off_and_the_book_model_is_trained_as_it_is(
     assert plan == SpeedPlan()
     assert plan.model_options == {"sdpa": False, "fused_layers": False} and plan.collate_fn is None
     model = classifier()
-    assert plan.classifier(model, "last", "token", [], log=lambda _: None) is model
+    assert plan.classifier(model, "last", "token", log=lambda _: None) is model
 
 
 def test_the_default_plan_runs_every_fast_path_that_applies():
