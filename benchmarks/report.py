@@ -31,6 +31,24 @@ def main(path: str) -> None:
             f"| {bench['name']} | {bench['stats']['mean']:.3f} | {examples:.1f} "
             f"| {info.get('tokens_per_s', 0):.0f} | {mfu} | {load} | {accuracies} |"
         )
+    phased = [bench for bench in data["benchmarks"] if bench["extra_info"].get("phase_seconds")]
+    if phased:
+        print_phases(phased)
+
+
+def print_phases(benchmarks: list[dict]) -> None:
+    """The seconds of each finetune phase (the recipe benchmarks), one row per benchmark."""
+    names = list(dict.fromkeys(name for bench in benchmarks for name in bench["extra_info"]["phase_seconds"]))
+    print("\nSeconds per phase (finetune's metrics.phase_seconds; - not run, skipped: --score book):\n")
+    print("| benchmark | " + " | ".join(names) + " |")
+    print("| --- |" + " ---: |" * len(names))
+    for bench in benchmarks:
+        seconds, skipped = bench["extra_info"]["phase_seconds"], bench["extra_info"].get("skipped_phases", {})
+        cells = [
+            f"{seconds[name]:.1f}" if name in seconds else ("skipped" if name in skipped else "-")
+            for name in names
+        ]
+        print(f"| {bench['name']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

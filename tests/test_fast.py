@@ -11,10 +11,13 @@ from gpt_from_scratch import seam
 from gpt_from_scratch.checkpoint import load_classifier
 from gpt_from_scratch.fast import SpeedPlan, plan_speed
 from gpt_from_scratch.fast.padding import collate_trimmed, padding_is_never_read, trim_trailing_padding
+from gpt_from_scratch.fast.plan import prefix_caches
 from gpt_from_scratch.fast.prefix_cache import PrefixCache, why_not_cacheable
 from gpt_from_scratch.fast.trunk import Trunk, embed, select_tokens
 from gpt_from_scratch.finetune import FinetuneConfig, finetune
 from gpt_from_scratch.model import GPTConfig, GPTModel
+from gpt_from_scratch.predict import class_probabilities
+from gpt_from_scratch.predict.batching import Batching
 from gpt_from_scratch.predict.readout import TokenSelector
 from gpt_from_scratch.train import calc_loss_loader, train_classifier_simple
 
@@ -236,7 +239,7 @@ def test_cache_falls_back_when_it_cannot_apply(trainable, overrides, reason):
     model = classifier(trainable, **overrides)
     assert reason in why_not_cacheable(model)
     lines = []
-    assert SpeedPlan(prefix_cache=True).classifier(model, "last", "token", [], lines.append) is model
+    assert SpeedPlan(prefix_cache=True).classifier(model, "last", "token", lines.append) is model
     assert reason in lines[0]
     with pytest.raises(ValueError, match=reason):
         PrefixCache(model)
@@ -407,13 +410,40 @@ def test_the_fast_recipe_ends_where_the_exact_one_does(sms_file, tmp_path, posit
     assert_same_weights(fast_weights, exact_weights, lr=1e-3, steps=steps)
 
 
+def test_scoring_after_training_serves_cached_messages_and_forgets_the_new_ones():
+    # finetune's passes over the ham set aside: length-sorted batches of messages cut to their own
+    # length, through the training classifier, whose cache holds the training messages.
+    torch.manual_seed(0)
+    model = GPTModel(PADDED_CFG).eval()
+    seam.replace_head(model, 2)
+    seam.freeze_all_but(model, "last_block")
+    plan = SpeedPlan(prefix_cache=True, skip_unread=True, padding_never_read=True)
+    classifier = plan.classifier(model, "flexible", "token", log=lambda _: None)
+    ids = padded_messages([3, 12, 5, 9, 1])
+    known = TensorDataset(ids[:2], torch.zeros(2, dtype=torch.long))
+    assert plan.fill_cache(classifier, [known], log=lambda _: None) == 2
+    (cache,) = prefix_caches(classifier)
+    computed = []
+    model.trf_blocks[0].register_forward_hook(lambda module, inputs, output: computed.append(len(inputs[0])))
+    encoded = ids.tolist()
+    batching = Batching(token_budget=32, cut_padding=True, pad_token_id=PAD)
+    for _ in range(2):
+        with plan.score_only(classifier):
+            assert not cache.keep_new
+            served = class_probabilities(encoded, classifier, batching)
+        assert cache.keep_new and cache.num_cached == 2  # the three new messages were not kept
+    assert sum(computed) == 2 * 3  # only the new messages were computed, each time they were scored
+    expected = class_probabilities(encoded, select_tokens(model, "flexible", "token", PAD))  # the plain path
+    torch.testing.assert_close(served, expected, rtol=1e-5, atol=1e-6)
+
+
 # --- the plan: every fast path decided once ------------------------------------------------------
 def test_exact_turns_every_fast_path_off_and_the_book_model_is_trained_as_it_is():
     plan = plan_speed(FinetuneConfig(exact=True), torch.device("cpu"), log=lambda _: None)
     assert plan == SpeedPlan()
     assert plan.model_options == {"sdpa": False, "fused_layers": False} and plan.collate_fn is None
     model = classifier()
-    assert plan.classifier(model, "last", "token", [], log=lambda _: None) is model
+    assert plan.classifier(model, "last", "token", log=lambda _: None) is model
 
 
 def test_the_default_plan_runs_every_fast_path_that_applies():

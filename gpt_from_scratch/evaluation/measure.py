@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from ..data import SMS_SOURCE, normalise
 from ..predict import ClassifierInfo, loader_probabilities, positive_probabilities, text_probabilities
+from ..predict.batching import BOOK_BATCHING, Batching
 from .scores import evaluate, seen_flags, threshold_for_fpr
 
 
@@ -28,11 +29,13 @@ def choose_threshold(
     heldout: pd.DataFrame,
     info: ClassifierInfo,
     device: torch.device | str,
+    batching: Batching = BOOK_BATCHING,
 ) -> dict[str, Any]:
     """The lowest threshold on P(class 1) that flags at most target_fpr of the validation negatives.
 
     The negatives are the validation split's and those of the held-out third set aside for validation
-    (data.prepare_splits), so the choice never looks at a test message.
+    (data.prepare_splits), so the choice never looks at a test message. batching groups the set-aside
+    messages (fast.plan_inference chooses it).
     """
     _, rows = loader_probabilities(classifier, validation, device, "Choosing the threshold: validation set")
     labels = list(validation.dataset.labels) + heldout["Label"].tolist()
@@ -41,6 +44,7 @@ def choose_threshold(
         heldout["Text"].tolist(),
         classifier,
         info,
+        batching,
         description="Choosing the threshold: validation messages set aside",
     )
     scores = [row[info.positive] for row in rows] + set_aside
@@ -58,29 +62,46 @@ def choose_threshold(
     }
 
 
+def natural_applies(info: ClassifierInfo) -> bool:
+    """Whether the classifier can be measured at the natural share of spam (two classes, a known share)."""
+    return len(info.labels) == 2 and info.data.get("positive_share") is not None
+
+
+def score_set_aside(
+    classifier: nn.Module, heldout: pd.DataFrame, info: ClassifierInfo, batching: Batching = BOOK_BATCHING
+) -> tuple[list[int], list[list[float]]]:
+    """The labels and class probabilities of the held-out test messages balancing set aside.
+
+    Read as `classify` reads a message: padded as in training, a longer one truncated; batching
+    groups them (fast.plan_inference chooses it).
+    """
+    if not len(heldout):
+        return [], []
+    texts = heldout["Text"].tolist()
+    rows = text_probabilities(texts, classifier, info, batching, description="Scoring the ham set aside")
+    return heldout["Label"].tolist(), rows
+
+
 def evaluate_test(
-    classifier: nn.Module,
     loaders: Sequence[DataLoader],
     test_rows: list[list[float]],
-    heldout: pd.DataFrame | None,
     info: ClassifierInfo,
+    heldout_labels: Sequence[int] = (),
+    heldout_probabilities: Sequence[Sequence[float]] = (),
+    skipped: str | None = None,
 ) -> dict[str, Any]:
     """evaluation.evaluate of the test set: leakage from training, and with two classes the natural
-    distribution (the test set with the held-out test messages, P(class 1) read as classify reads it)."""
+    distribution (the test set with the held-out test messages, score_set_aside's).
+
+    skipped, when given, says why the natural distribution was left out (e.g. "skipped (--score
+    book)"): the result records it under "skipped" instead of leaving the figures silently absent.
+    """
     train, _, test = (loader.dataset.data["Text"].tolist() for loader in loaders)
-    labels = info.labels
-    natural = len(labels) == 2 and info.data.get("positive_share") is not None
-    heldout_labels, heldout_probabilities = [], []
-    if natural and heldout is not None and len(heldout):
-        heldout_labels = heldout["Label"].tolist()
-        # Read as `classify` reads a message: padded as in training, a longer one truncated.
-        heldout_probabilities = text_probabilities(
-            heldout["Text"].tolist(), classifier, info, description="Scoring the ham set aside"
-        )
-    return evaluate(
+    natural = natural_applies(info) and skipped is None
+    result = evaluate(
         loaders[2].dataset.labels,
         test_rows,
-        labels,
+        info.labels,
         threshold=info.threshold_value,
         seen_exact=seen_in(test, train, exact=True),
         seen_normalised=seen_in(test, train, exact=False),
@@ -88,6 +109,9 @@ def evaluate_test(
         heldout_probabilities=heldout_probabilities,
         positive_share=info.data["positive_share"] if natural else None,
     )
+    if natural_applies(info) and skipped is not None:
+        result["skipped"] = {"natural": skipped}
+    return result
 
 
 def seen_in(texts: Sequence[str], training_texts: Sequence[str], exact: bool) -> list[bool]:
@@ -140,6 +164,9 @@ def summary_lines(evaluation: dict[str, Any]) -> list[str]:
     if evaluation["threshold"] is not None:
         lines.append(f"Test accuracy at the threshold: {evaluation['accuracy'] * 100:.2f}%")
     natural = evaluation.get("natural")
+    skipped = evaluation.get("skipped", {}).get("natural")
+    if skipped:
+        lines.append(f"At the natural share of {positive}: {skipped}")
     if natural and natural.get("false_positive_rate") is not None:
         low, high = natural["false_positives_per_1000_interval"]
         lines.append(

@@ -42,6 +42,10 @@ class RunMetrics:
         None  # P(spam) of every test message (two classes), for calibration
     )
     also_probabilities: list[float] | None = None  # P(spam) of the texts also_score asked about; not saved
+    # finetune's phases in the order they ran (run/phases.py): seconds, and why any was left out.
+    # Older metrics.json files have neither: read them with .get.
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    skipped_phases: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """What metrics.json holds: every field but also_probabilities (and test_probabilities if none)."""
@@ -382,6 +386,9 @@ def evaluation_markdown(evaluation: dict, title: str = "Evaluation") -> str:
     lines += ["", class_report_markdown(report).rstrip("\n")]
 
     natural = evaluation.get("natural")
+    skipped = evaluation.get("skipped", {}).get("natural")
+    if skipped:
+        lines += ["", f"At the natural {names[1]} share (the test set with the ham set aside): {skipped}."]
     if natural:
         negative, positive = names
         interval = natural["false_positives_per_1000_interval"]

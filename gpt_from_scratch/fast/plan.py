@@ -13,7 +13,6 @@ plan_speed reads a run's options once, and SpeedPlan applies them:
 - bf16, compile (CUDA only): bf16 autocast, which changes the numbers, and torch.compile of the blocks.
 - fused_optimizer (CUDA, on unless exact): AdamW's update as one fused kernel (fused=True) instead of
   a dozen multi-tensor ones per step: a step on cached activations is launch-bound on a GPU.
-- DDP: under torchrun, the trained module is wrapped in DistributedDataParallel (distributed.py).
 The first five change the answer by float rounding only; exact=True turns every one of them off, for
 the book's computation bit for bit. Evaluation always runs under torch.inference_mode(), which
 gives the same numbers as no_grad.
@@ -27,8 +26,8 @@ the book's model, eight messages at a time in the order given.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,7 +43,6 @@ from ..model import GPTModel
 from ..predict import ClassifierInfo
 from ..predict.batching import BOOK_BATCHING, Batching
 from ..predict.tokenizer import PAD_TOKEN_ID
-from ..run.distributed import Distributed
 from .padding import collate_trimmed, padding_is_never_read
 from .prefix_cache import PrefixCache, why_not_cacheable
 from .trunk import Trunk, select_tokens
@@ -97,33 +95,49 @@ class SpeedPlan:
         """The DataLoaders' collate_fn: trim each batch's padding, or None for the default."""
         return collate_trimmed if self.trim_padding else None
 
-    def classifier(
-        self,
-        model: GPTModel,
-        position: str,
-        pooling: str,
-        datasets: Iterable[Dataset] = (),
-        log: Log = print,
-    ) -> nn.Module:
+    def classifier(self, model: GPTModel, position: str, pooling: str, log: Log = print) -> nn.Module:
         """What the loss and accuracy call, model(ids)[:, -1] being each message's logits (select_tokens).
 
-        With skip_unread or the prefix cache, it reads from a Trunk of the model (a PrefixCache,
-        filled here with every message of datasets, when the frozen prefix can be cached).
+        With skip_unread or the prefix cache, it reads from a Trunk of the model (a PrefixCache when the
+        frozen prefix can be cached, empty until fill_cache or the first batches fill it).
         """
         if self.compile:
             for block in model.trf_blocks:
                 block.compile()
             log("torch.compile: every transformer block (compiled on first use)")
-        trunk = self._trunk(model, log)
-        if isinstance(trunk, PrefixCache):
-            start = time.perf_counter()
-            filled = trunk.fill(datasets)
-            log(f"Frozen-prefix cache: {filled} messages computed in {time.perf_counter() - start:.1f} s")
-        classifier = select_tokens(model, position, pooling, PAD_TOKEN_ID, trunk)
+        classifier = select_tokens(model, position, pooling, PAD_TOKEN_ID, self._trunk(model, log))
         if self.bf16:
             log("bf16 autocast: on (CUDA); the numbers differ from fp32 beyond float rounding")
             classifier = Autocast(classifier)
         return classifier
+
+    @staticmethod
+    def fill_cache(classifier: nn.Module, datasets: Iterable[Dataset], log: Log = print) -> int:
+        """Compute the frozen prefix of every message of datasets now, if classifier has a prefix cache.
+
+        Returns how many messages were computed (0 without a cache).
+        """
+        filled = sum(cache.fill(datasets) for cache in prefix_caches(classifier))
+        if filled:
+            log(f"Frozen-prefix cache: {filled} messages computed")
+        return filled
+
+    @staticmethod
+    @contextmanager
+    def score_only(classifier: nn.Module) -> Iterator[None]:
+        """Within it, the prefix cache serves what it holds and forgets the messages it had to compute.
+
+        Scoring messages after training (the ham set aside, a reworded copy) reads each once: keeping
+        every one would only grow the memory.
+        """
+        caches = prefix_caches(classifier)
+        for cache in caches:
+            cache.keep_new = False
+        try:
+            yield
+        finally:
+            for cache in caches:
+                cache.keep_new = True
 
     def _trunk(self, model: GPTModel, log: Log) -> Trunk | None:
         if self.prefix_cache:
@@ -135,9 +149,10 @@ class SpeedPlan:
             log(f"Frozen-prefix cache: off ({reason})")
         return Trunk(model, skip_unread=True) if self.skip_unread else None
 
-    def for_training(self, classifier: nn.Module, parallel: Distributed, device: torch.device) -> nn.Module:
-        """The module the training loop steps: classifier, wrapped in DDP when torchrun started us."""
-        return parallel.wrap(classifier, device)
+
+def prefix_caches(classifier: nn.Module) -> list[PrefixCache]:
+    """The prefix caches a classifier reads from (none, or one)."""
+    return [module for module in classifier.modules() if isinstance(module, PrefixCache)]
 
 
 def plan_speed(options: SpeedOptions, device: torch.device, log: Log = print) -> SpeedPlan:

@@ -68,6 +68,9 @@ class PrefixCache(Trunk):
         # then a message's padding positions may be served as zeros instead of being computed.
         self.padding_never_read = padding_never_read and self._causal_prefix()
         self._cache: dict[bytes, torch.Tensor] = {}  # key of a row -> (num_tokens, emb_dim)
+        # False: rows computed in prefix() serve their batch and are forgotten (scoring new messages
+        # once, after training, would otherwise keep every one in memory).
+        self.keep_new = True
 
     def prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
         """The frozen prefix's output for each row, computed only for rows not seen before."""
@@ -78,9 +81,15 @@ class PrefixCache(Trunk):
             keys.append(key)
             if not self._holds(key, needed):
                 todo[key] = row[:needed]
+        kept = {} if self.keep_new else {key: self._cache[key] for key in todo if key in self._cache}
         if todo:
             self._compute(list(todo.items()))
-        return torch.stack([self._serve(self._cache[key], num_tokens) for key in keys])
+        served = torch.stack([self._serve(self._cache[key], num_tokens) for key in keys])
+        if not self.keep_new:  # back to what the cache held before this batch
+            for key in todo:
+                del self._cache[key]
+            self._cache.update(kept)
+        return served
 
     def fill(self, datasets: Iterable[Dataset], max_tokens: int = 4096) -> int:
         """Compute the prefix of every distinct message in datasets now, shortest first; return how many.
