@@ -103,7 +103,7 @@ def test_one_message_latency(benchmark, server, method):
         warmup_rounds=1,
         iterations=1,
     )
-    assert answer[0].startswith("### ")
+    assert answer[0].startswith('<p class="verdict ')  # the verdict, as the page shows it
     record(benchmark, examples=1, tokens=59)
     benchmark.extra_info["latency_s"] = benchmark.stats.stats.mean
     benchmark.extra_info["model"] = model
