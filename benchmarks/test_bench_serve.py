@@ -5,15 +5,23 @@ size with random weights, padded to the book's 120 tokens: what a finetuned GPT-
 is served on 127.0.0.1 and a free port, and called through Gradio's client as the page calls it.
 GPT-2 small's occlusion and its 1,000-message upload take minutes on a laptop CPU: they run with
 GPT_FROM_SCRATCH_BENCH_FULL=1.
+
+The last two benchmarks call the page's handlers in this process, GPT-2 small's shape, the path
+before the inference plan (the plain model, eight messages at a time, a message's prediction and
+the prefix curve's verdict each from passes of their own) against today's, interleaved in one run
+so that both see the same load: one message's gradient x input (goal: at most 0.5 s), and an
+upload of UPLOAD_SMALL messages (UPLOAD with GPT_FROM_SCRATCH_BENCH_FULL=1).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +31,8 @@ from gradio_client import Client, handle_file
 from conftest import FULL_RECIPE, NUM_TOKENS, ROUNDS, gpt2_small_classifier, record
 from gpt_from_scratch.checkpoint import save_classifier
 from gpt_from_scratch.cli import main
+from gpt_from_scratch.serving.inference import ServedClassifier
+from gpt_from_scratch.serving.page import many_messages, one_message
 
 # A spam message of the SMS Spam Collection: 59 tokens, so occlusion classifies 60 copies of it.
 MESSAGE = (
@@ -30,6 +40,8 @@ MESSAGE = (
     "No: 81010 T&C www.dbuk.net LCCLTD POBOX 4403LDNW1A7RW18"
 )
 UPLOAD = 1_000  # messages
+UPLOAD_SMALL = 64  # messages of the in-process upload, unless GPT_FROM_SCRATCH_BENCH_FULL=1
+GRADIENT_GOAL_S = 0.5  # issue 22: one message's gradient x input through the app, GPT-2 small
 
 
 def tiny_classifier(out: Path, sms_file: Path) -> Path:
@@ -91,7 +103,7 @@ def test_one_message_latency(benchmark, server, method):
         warmup_rounds=1,
         iterations=1,
     )
-    assert answer[0].startswith("### ")
+    assert answer[0].startswith('<p class="verdict ')  # the verdict, as the page shows it
     record(benchmark, examples=1, tokens=59)
     benchmark.extra_info["latency_s"] = benchmark.stats.stats.mean
     benchmark.extra_info["model"] = model
@@ -115,3 +127,76 @@ def test_upload_throughput_1000_messages(benchmark, server, sms_file, tmp_path):
     assert summary.startswith(f"**{UPLOAD:,} message(s)**") and len(table["data"]) == UPLOAD
     record(benchmark, examples=UPLOAD, tokens=UPLOAD * (64 if model == "tiny" else NUM_TOKENS))
     benchmark.extra_info["model"] = model
+
+
+@pytest.fixture(scope="module")
+def gpt2_small_served(tmp_path_factory) -> dict[str, ServedClassifier]:
+    """GPT-2 small's shape served two ways: the plain path (before the plan) and the inference plan."""
+    model_dir = gpt2_small_dir(tmp_path_factory.mktemp("served") / "classifier")
+    return {"before": ServedClassifier.load(model_dir, exact=True), "now": ServedClassifier.load(model_dir)}
+
+
+def interleaved(
+    benchmark, variants: dict[str, Callable[[], object]], rounds: int, warm_up: bool = True
+) -> dict[str, float]:
+    """Each variant's median seconds over rounds, run A, B, A, B... (after one warm-up each)."""
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+
+    def run() -> None:
+        for variant in variants.values() if warm_up else ():
+            variant()
+        for _ in range(rounds):
+            for name, variant in variants.items():
+                start = time.perf_counter()
+                variant()
+                seconds[name].append(time.perf_counter() - start)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    medians = {name: sorted(times)[len(times) // 2] for name, times in seconds.items()}
+    benchmark.extra_info.update({f"{name}_s": median for name, median in medians.items()})
+    benchmark.extra_info["load_average"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return medians
+
+
+def test_one_message_gradient_before_and_now(benchmark, gpt2_small_served):
+    """The One message tab with gradient x input: verdict, reasons and prefix curve, GPT-2 small."""
+    before, now = gpt2_small_served["before"], gpt2_small_served["now"]
+
+    def as_before() -> None:
+        # Before: a prediction of its own, the gradient pass, the curve's pass and its verdict's.
+        before.predict([MESSAGE])
+        before.predict([MESSAGE])
+        one_message(before, MESSAGE, "gradient")
+
+    medians = interleaved(
+        benchmark, {"before": as_before, "now": lambda: one_message(now, MESSAGE, "gradient")}, ROUNDS
+    )
+    ratio = medians["before"] / medians["now"]
+    benchmark.extra_info["ratio"] = ratio
+    print(
+        f"\none message, gradient x input, GPT-2 small: before {medians['before']:.2f} s, now "
+        f"{medians['now']:.2f} s ({ratio:.1f}x; goal {GRADIENT_GOAL_S} s); "
+        f"load {benchmark.extra_info['load_average']}"
+    )
+
+
+def test_upload_before_and_now(benchmark, gpt2_small_served, sms_file, tmp_path):
+    """The Many messages tab: an uploaded CSV's sorted table and its CSV, GPT-2 small."""
+    count = UPLOAD if FULL_RECIPE else UPLOAD_SMALL
+    lines = sms_file.read_text(encoding="utf-8").splitlines()[:count]
+    path = tmp_path / "upload.csv"
+    pd.DataFrame({"text": [line.split("\t", 1)[1] for line in lines]}).to_csv(path, index=False)
+    variants = {
+        name: (lambda served=served: many_messages(served, tmp_path, "", str(path), ""))
+        for name, served in gpt2_small_served.items()
+    }
+    medians = interleaved(benchmark, variants, 1 if FULL_RECIPE else ROUNDS, warm_up=not FULL_RECIPE)
+    rates = {name: count / seconds for name, seconds in medians.items()}
+    ratio = medians["before"] / medians["now"]
+    benchmark.extra_info.update({"messages": count, "ratio": ratio})
+    benchmark.extra_info.update({f"{name}_messages_per_s": rate for name, rate in rates.items()})
+    print(
+        f"\nupload of {count:,} messages, GPT-2 small: before {medians['before']:.1f} s "
+        f"({rates['before']:.1f} a second), now {medians['now']:.1f} s ({rates['now']:.1f} a second), "
+        f"{ratio:.1f}x; load {benchmark.extra_info['load_average']}"
+    )

@@ -121,7 +121,9 @@ def test_gradient_x_input_is_the_slope_of_spam_probability_towards_the_padding_t
     pad = config["pad_token_id"]
     ids = encode_for_classifier(SPAM, tokenizer, config["max_length"], truncate=True)
     positions = (0, 7, 30)
-    changes, p = gradient_changes(ids, [(i,) for i in positions], model, model.tok_emb, pad, spam_index=1)
+    changes, probabilities = gradient_changes(
+        ids, [(i,) for i in positions], model, model.tok_emb, pad, spam_index=1
+    )
 
     def p_spam(position: int, step: float) -> float:
         """P(spam) with the embedding at position moved step of the way to the padding token's."""
@@ -138,7 +140,7 @@ def test_gradient_x_input_is_the_slope_of_spam_probability_towards_the_padding_t
         finally:
             hook.remove()
 
-    assert p == pytest.approx(p_spam(0, 0.0), abs=1e-12)
+    assert probabilities[1].item() == pytest.approx(p_spam(0, 0.0), abs=1e-12)  # from the same pass
     h = 1e-4
     for position, change in zip(positions, changes, strict=True):
         slope = (p_spam(position, -h) - p_spam(position, h)) / (2 * h)  # minus dP/dstep at step 0

@@ -159,6 +159,20 @@ def classify_texts(
     if not encoded:
         return []
     probabilities = class_probabilities(encoded, classifier, batching)  # (messages, num_classes)
+    return labelled(probabilities, info, threshold)
+
+
+def labelled(
+    probabilities: torch.Tensor, info: ClassifierInfo, threshold: float | None = None
+) -> list[Prediction]:
+    """One Prediction per row of probabilities (messages, num_classes), labelled as info names them.
+
+    threshold None: the one saved with the model, if finetune --target-fpr chose one, else the most
+    probable class.
+    """
+    threshold = info.threshold_value if threshold is None else threshold
+    if threshold is not None:
+        check_threshold(threshold, len(info.labels))
     if probabilities.shape[1] != len(info.labels):
         raise DataError(
             f"the classifier has {probabilities.shape[1]} classes but its config.json names "

@@ -7,7 +7,10 @@ when the token is replaced by the padding token, computed by the real model in o
   forward pass per token;
 - gradient x input: its first-order estimate; the gradient of P(spam) with respect to the token's
   embedding, times (the token's embedding minus the padding token's), from one forward and one
-  backward pass. On CPU, GPT-2 small explains a long message this way in seconds, not a minute.
+  backward pass. That forward pass also gives the prediction, so a message's answer and reasons
+  cost one forward and one backward. On CPU, GPT-2 small explains a message this way in about a
+  second, where occlusion takes tens.
+The classifier is built and its batches grouped as fast.plan_inference decides, as for `classify`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from torch import nn
 
 from ..data.message_files import Message, read_messages
 from ..errors import DataError
+from ..fast import InferencePlan, load_for_inference
 from ..predict import (
     ClassifierInfo,
     Prediction,
@@ -35,14 +39,13 @@ from ..predict import (
     encode_for_classifier,
     gpt2_tokenizer,
     gpt_model,
-    load_saved,
+    labelled,
     read_probabilities,
     token_embedding,
 )
 from ..predict.batching import BOOK_BATCHING, Batching
 from ..predict.prefixes import spam_after_each_token
 
-BATCH_SIZE = 8  # the book's batch: messages (or occluded copies of one) per forward pass
 MAX_MESSAGES = 10_000  # a larger file is for `gpt-from-scratch classify --file`, not one web request
 UNREAD_SHOWN = 300  # characters of a truncated message's unread tail that the page still shows
 # Spreadsheets run a cell that starts with one of these as a formula, and spam is written by strangers.
@@ -98,10 +101,16 @@ class ServedClassifier:
     """A finetuned classifier loaded once; every request reads it, none changes it."""
 
     def __init__(
-        self, classifier: nn.Module, info: ClassifierInfo, tokenizer: tiktoken.Encoding, model_dir: Path
+        self,
+        classifier: nn.Module,
+        info: ClassifierInfo,
+        tokenizer: tiktoken.Encoding,
+        model_dir: Path,
+        plan: InferencePlan | None = None,
     ):
         classifier.requires_grad_(False)  # never trained here: gradient x input asks only for the inputs'
         self.classifier = classifier
+        self.plan = plan or InferencePlan()  # None: the plain path
         self.embedding = token_embedding(classifier)
         self.info = info
         self.tokenizer = tokenizer
@@ -112,15 +121,20 @@ class ServedClassifier:
         self.spam_index = info.positive
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: torch.device | str = "cpu") -> ServedClassifier:
-        """Load the classifier `finetune` wrote to model_dir, reading the token it was trained to read."""
-        classifier, info = load_saved(model_dir, device)
-        return cls(classifier, info, gpt2_tokenizer(), Path(model_dir))
+    def load(
+        cls, model_dir: str | Path, device: torch.device | str = "cpu", *, exact: bool = False
+    ) -> ServedClassifier:
+        """Load the classifier `finetune` wrote to model_dir, built as plan_inference decides.
+
+        exact: the plain path, the book's model eight messages at a time (as `classify --exact`).
+        """
+        classifier, info, plan = load_for_inference(model_dir, torch.device(device), exact=exact)
+        return cls(classifier, info, gpt2_tokenizer(), Path(model_dir), plan)
 
     def predict(self, texts: Sequence[str], names: Sequence[str] | None = None) -> list[Prediction]:
         """The `classify` command's predictions; a message longer than training's is truncated."""
         return classify_texts(
-            texts, self.classifier, self.info, truncate=True, names=names, batching=BOOK_BATCHING
+            texts, self.classifier, self.info, truncate=True, names=names, batching=self.plan.batching
         )
 
     def count_tokens(self, text: str) -> int:
@@ -131,18 +145,21 @@ class ServedClassifier:
         """The prediction for one message, and how much each of its read tokens moved P(spam)."""
         if method not in METHODS:
             raise DataError(f"no method {method!r} of computing the reasons: choose {' or '.join(METHODS)}")
-        prediction = self.predict([text])[0]  # refuses an empty message
-        ids = self.info.encode(text, truncate=True)
+        ids = self.info.encode(text, truncate=True)  # refuses an empty message
         every = encode_for_classifier(text, self.tokenizer, sys.maxsize, self.pad_token_id, pad=False)
         read = every[: self.max_length]
         spans = token_spans(read, self.tokenizer)
         groups = [positions for _, positions in spans]
         if method == "occlusion":
-            changes = occlusion_changes(ids, groups, self.classifier, self.pad_token_id, self.spam_index)
-        else:
-            changes, _ = gradient_changes(
+            prediction = self.predict([text])[0]
+            changes = occlusion_changes(
+                ids, groups, self.classifier, self.pad_token_id, self.spam_index, self.plan.batching
+            )
+        else:  # the gradient's forward pass gives the prediction too
+            changes, probabilities = gradient_changes(
                 ids, groups, self.classifier, self.embedding, self.pad_token_id, self.spam_index
             )
+            prediction = labelled(probabilities[None], self.info)[0]
         pieces = [Piece(t, p, c) for (t, p), c in zip(spans, changes, strict=True)]
         read_bytes = sum(len(self.tokenizer.decode_single_token_bytes(token)) for token in read)
         unread = text.encode("utf-8")[read_bytes:].decode("utf-8", errors="replace")
@@ -199,9 +216,12 @@ def occlusion_changes(
     classifier: nn.Module,
     pad_token_id: int,
     spam_index: int,
-    batch_size: int = BATCH_SIZE,
+    batching: Batching = BOOK_BATCHING,
 ) -> list[float]:
-    """For each group of positions: P(spam) minus P(spam) with those positions set to the pad token."""
+    """For each group of positions: P(spam) minus P(spam) with those positions set to the pad token.
+
+    batching groups the occluded copies: the book's eight at a time, or the served plan's batches.
+    """
     rows = [list(ids)]
     for group in groups:
         occluded = list(ids)
@@ -209,7 +229,7 @@ def occlusion_changes(
             occluded[position] = pad_token_id
         rows.append(occluded)
     # The message itself goes through the same call, so that every change compares like with like.
-    spam = class_probabilities(rows, classifier, Batching(batch_size=batch_size))[:, spam_index]
+    spam = class_probabilities(rows, classifier, batching)[:, spam_index]
     return (spam[0] - spam[1:]).tolist()
 
 
@@ -220,8 +240,9 @@ def gradient_changes(
     embedding: nn.Embedding,
     pad_token_id: int,
     spam_index: int,
-) -> tuple[list[float], float]:
-    """For each group of positions, the first-order estimate of its occlusion change; and P(spam).
+) -> tuple[list[float], torch.Tensor]:
+    """For each group of positions, the first-order estimate of its occlusion change; and every class's
+    probability (num_classes,), from the same forward pass.
 
     The estimate is the gradient of P(spam) with respect to each position's token embedding, dotted
     with (that embedding minus the pad token's): the change if the embedding moved in a straight
@@ -240,7 +261,7 @@ def gradient_changes(
         _capturing.outputs = None
     moved = embedded[0].detach() - embedding.weight[pad_token_id].detach()  # (num_tokens, emb_dim)
     per_position = (gradient[0] * moved).sum(dim=-1)  # (num_tokens,)
-    return [float(per_position[list(group)].sum()) for group in groups], float(spam.detach())
+    return [float(per_position[list(group)].sum()) for group in groups], probabilities[0].detach()
 
 
 # The model is shared by concurrent requests, so the token embeddings of one forward pass are caught
@@ -323,11 +344,12 @@ def read_metrics(model_dir: Path) -> dict | None:
     return metrics if isinstance(metrics, dict) else None
 
 
-def prefix_curve(served: ServedClassifier, text: str) -> pd.DataFrame:
+def prefix_curve(served: ServedClassifier, text: str, verdict: float | None = None) -> pd.DataFrame:
     """P(spam) after each token the classifier reads, every prefix from one forward pass (prefixes.py).
 
     A classifier that does not read a message's last token (the book's recipe reads the padding
-    after it; --pooling mean reads an average) gets its verdict as one more point, after the last.
+    after it; --pooling mean reads an average) gets its verdict as one more point, after the last:
+    the message's P(spam) when the caller already has it (its answer), else predicted here.
     """
     read = encode_for_classifier(
         text, served.tokenizer, served.max_length, served.pad_token_id, True, pad=False
@@ -340,6 +362,7 @@ def prefix_curve(served: ServedClassifier, text: str) -> pd.DataFrame:
     info = served.info
     reads_last_token = info.pooling == "token" and (info.position == "flexible" or not info.padded)
     if not reads_last_token:
-        verdict = served.predict([text])[0].spam_probability
+        if verdict is None:
+            verdict = served.predict([text])[0].spam_probability
         rows.append((len(read) + 1, "(verdict)", verdict, "the verdict, read as the classifier was trained"))
     return pd.DataFrame(rows, columns=["token number", "token", "P(spam)", "read"])

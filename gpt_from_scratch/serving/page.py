@@ -156,35 +156,11 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
                 )
 
         def one(text: str, how: str) -> tuple[str, str, str, pd.DataFrame, pd.DataFrame]:
-            with refusing_bad_input():
-                answer = served.answer(text or "", how or "gradient")
-                after_each = prefix_curve(served, text or "")
-            return (
-                verdict_html(answer),
-                note_markdown(answer),
-                explanation_html(answer),
-                strongest_table(answer),
-                after_each,
-            )
+            return one_message(served, text, how)
 
         def many(text: str, path: str | None, column_name: str) -> tuple[str, pd.DataFrame, str]:
-            with refusing_bad_input():
-                if path and (text or "").strip():
-                    raise DataError("give pasted messages or a file, not both: clear one of them")
-                if path:
-                    messages = uploaded_messages(path, Path(path).name, (column_name or "").strip() or None)
-                elif (text or "").strip():
-                    messages = pasted_messages(text)
-                else:
-                    raise DataError("nothing to classify: paste messages, one a line, or upload a file")
-                batch = served.classify_messages(messages)
             # Naming `results` here keeps it, and so its folder, alive as long as the page.
-            _forget_old_results(Path(results.name))
-            stem = Path(path).stem if path else "pasted"
-            folder = Path(results.name) / uuid.uuid4().hex  # one a request: the file keeps its name
-            folder.mkdir()
-            csv = results_csv(batch, folder / f"{stem}-classified.csv")
-            return summary_markdown(batch, served.max_length), results_table(batch), str(csv)
+            return many_messages(served, Path(results.name), text, path, column_name)
 
         # Each request first blanks its outputs, so that a refused one leaves no earlier answer showing
         # (a CSV link among them), then computes; its progress, or "Error", shows in the first output
@@ -206,6 +182,45 @@ def build_page(served: ServedClassifier) -> gr.Blocks:
             many, [pasted, upload, column], all_outputs, api_name="classify_many", show_progress_on=summary
         )
     return page
+
+
+def one_message(
+    served: ServedClassifier, text: str, how: str
+) -> tuple[str, str, str, pd.DataFrame, pd.DataFrame]:
+    """The One message tab's answer: verdict, note, coloured reasons, strongest tokens, prefix curve."""
+    with refusing_bad_input():
+        answer = served.answer(text or "", how or "gradient")
+        # The curve's verdict point is the answer's own P(spam): no second pass for it.
+        after_each = prefix_curve(served, text or "", answer.prediction.spam_probability)
+    return (
+        verdict_html(answer),
+        note_markdown(answer),
+        explanation_html(answer),
+        strongest_table(answer),
+        after_each,
+    )
+
+
+def many_messages(
+    served: ServedClassifier, results_dir: Path, text: str, path: str | None, column_name: str
+) -> tuple[str, pd.DataFrame, str]:
+    """The Many messages tab's answer: the summary, the sorted table, and its CSV under results_dir."""
+    with refusing_bad_input():
+        if path and (text or "").strip():
+            raise DataError("give pasted messages or a file, not both: clear one of them")
+        if path:
+            messages = uploaded_messages(path, Path(path).name, (column_name or "").strip() or None)
+        elif (text or "").strip():
+            messages = pasted_messages(text)
+        else:
+            raise DataError("nothing to classify: paste messages, one a line, or upload a file")
+        batch = served.classify_messages(messages)
+    _forget_old_results(results_dir)
+    stem = Path(path).stem if path else "pasted"
+    folder = results_dir / uuid.uuid4().hex  # one a request: the file keeps its name
+    folder.mkdir()
+    csv = results_csv(batch, folder / f"{stem}-classified.csv")
+    return summary_markdown(batch, served.max_length), results_table(batch), str(csv)
 
 
 def prefix_plot() -> gr.LinePlot:
