@@ -27,6 +27,7 @@ from torch import nn
 
 from ..data.message_files import Message, read_messages
 from ..errors import DataError
+from ..fast import load_for_inference
 from ..predict import (
     ClassifierInfo,
     Prediction,
@@ -98,11 +99,18 @@ class ServedClassifier:
     """A finetuned classifier loaded once; every request reads it, none changes it."""
 
     def __init__(
-        self, classifier: nn.Module, info: ClassifierInfo, tokenizer: tiktoken.Encoding, model_dir: Path
+        self,
+        classifier: nn.Module,
+        info: ClassifierInfo,
+        tokenizer: tiktoken.Encoding,
+        model_dir: Path,
+        differentiable: nn.Module | None = None,
     ):
-        classifier.requires_grad_(False)  # never trained here: gradient x input asks only for the inputs'
+        """differentiable: a float32 copy for gradient x input, when classifier has int8 layers."""
         self.classifier = classifier
-        self.embedding = token_embedding(classifier)
+        # Never trained here: gradient x input asks only for the inputs' gradients.
+        self.differentiable = (differentiable or classifier).requires_grad_(False)
+        self.embedding = token_embedding(self.differentiable)
         self.info = info
         self.tokenizer = tokenizer
         self.model_dir = model_dir
@@ -112,10 +120,18 @@ class ServedClassifier:
         self.spam_index = info.positive
 
     @classmethod
-    def load(cls, model_dir: str | Path, device: torch.device | str = "cpu") -> ServedClassifier:
-        """Load the classifier `finetune` wrote to model_dir, reading the token it was trained to read."""
+    def load(
+        cls, model_dir: str | Path, device: torch.device | str = "cpu", quantize: str | None = None
+    ) -> ServedClassifier:
+        """Load the classifier `finetune` wrote to model_dir, reading the token it was trained to read.
+
+        quantize="int8" predicts with int8 layers (fast.quantize), and explains with the float32 model.
+        """
         classifier, info = load_saved(model_dir, device)
-        return cls(classifier, info, gpt2_tokenizer(), Path(model_dir))
+        if quantize is None:
+            return cls(classifier, info, gpt2_tokenizer(), Path(model_dir))
+        quantized, _, _ = load_for_inference(model_dir, torch.device(device), quantize=quantize)
+        return cls(quantized, info, gpt2_tokenizer(), Path(model_dir), differentiable=classifier)
 
     def predict(self, texts: Sequence[str], names: Sequence[str] | None = None) -> list[Prediction]:
         """The `classify` command's predictions; a message longer than training's is truncated."""
@@ -141,7 +157,7 @@ class ServedClassifier:
             changes = occlusion_changes(ids, groups, self.classifier, self.pad_token_id, self.spam_index)
         else:
             changes, _ = gradient_changes(
-                ids, groups, self.classifier, self.embedding, self.pad_token_id, self.spam_index
+                ids, groups, self.differentiable, self.embedding, self.pad_token_id, self.spam_index
             )
         pieces = [Piece(t, p, c) for (t, p), c in zip(spans, changes, strict=True)]
         read_bytes = sum(len(self.tokenizer.decode_single_token_bytes(token)) for token in read)
