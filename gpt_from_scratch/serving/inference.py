@@ -108,8 +108,9 @@ class ServedClassifier:
     ):
         """differentiable: a float32 copy for gradient x input, when classifier has int8 layers."""
         self.classifier = classifier
-        # Never trained here: gradient x input asks only for the inputs' gradients.
-        self.differentiable = (differentiable or classifier).requires_grad_(False)
+        self.differentiable = classifier if differentiable is None else differentiable
+        for module in (self.classifier, self.differentiable):
+            module.requires_grad_(False)  # never trained here: gradient x input asks only for the inputs'
         self.embedding = token_embedding(self.differentiable)
         self.info = info
         self.tokenizer = tokenizer
