@@ -14,6 +14,7 @@ from gpt_from_scratch.data.splits import read_split_csv
 from gpt_from_scratch.errors import OptionError
 from gpt_from_scratch.fast import load_for_inference, plan_inference
 from gpt_from_scratch.predict import classify_texts, gpt_model
+from gpt_from_scratch.serving import serve as serve_module
 from gpt_from_scratch.serving.inference import ServedClassifier
 
 # Int8 weights (one scale per output row) and inputs (one scale per call) round each of a block's six
@@ -122,3 +123,10 @@ def test_the_app_predicts_in_int8_and_explains_with_the_fp32_model(tmp_path):
         assert ours.change == pytest.approx(theirs.change, abs=1e-6)
     occluded = served.answer(message, "occlusion")  # int8 forward passes, no gradient needed
     assert len(occluded.pieces) == len(plain.pieces)
+
+
+def test_serve_passes_quantize_to_the_app(monkeypatch):
+    calls = []
+    monkeypatch.setattr(serve_module, "serve", lambda *args: calls.append(args))
+    assert main(["serve", "--model-dir", "somewhere", "--quantize", "int8"]) == 0
+    assert calls == [("somewhere", "127.0.0.1", 7860, "cpu", "int8")]
