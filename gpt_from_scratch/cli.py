@@ -16,6 +16,7 @@ from typing import Any
 
 from .config import OPTION_GROUPS, FinetuneConfig, check_config, command_line_fields, flag
 from .errors import GPTFromScratchError
+from .fast.quantize import QUANTIZE_CHOICES
 
 DEFAULT_MODEL_DIR = FinetuneConfig.out_dir  # where finetune saves, and so where classify looks
 # The FinetuneConfig options `experiments` applies to every run, over the row's own options.
@@ -83,6 +84,16 @@ def _run_finetune(args: argparse.Namespace) -> None:
     finetune(config)
 
 
+def _add_quantize_option(parser: argparse.ArgumentParser) -> None:
+    """--quantize, as classify and serve both take it."""
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZE_CHOICES,
+        help="int8: the transformer blocks' Linear layers in dynamic int8, faster on the CPU; a few "
+        "probabilities move by a little more than float rounding (CPU only; not with --exact)",
+    )
+
+
 def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "classify",
@@ -137,6 +148,7 @@ def _add_classify_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the book's plain computation (no fused kernels, 8 messages a batch in order); the default "
         "fast paths give the same probabilities to float rounding",
     )
+    _add_quantize_option(p)
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=_run_classify)
 
@@ -254,13 +266,14 @@ def _add_serve_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="where the model runs (default: %(default)s)")
+    _add_quantize_option(p)
     p.set_defaults(run=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> None:
     from .serving.serve import serve
 
-    serve(args.model_dir, args.host, args.port, args.device)
+    serve(args.model_dir, args.host, args.port, args.device, args.quantize)
 
 
 def _add_course_parser(subparsers: argparse._SubParsersAction) -> None:

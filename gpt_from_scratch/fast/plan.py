@@ -20,8 +20,10 @@ gives the same numbers as no_grad.
 plan_inference decides the same for scoring messages with a trained classifier (classify, the app,
 finetune's scoring passes), and InferencePlan applies them: sdpa, fused_layers and skip_unread as
 above, and batches filled to a token budget with the messages sorted by length, each cut to its own
-length when the classifier reads no padding (predict/batching.py). exact=True keeps the plain path:
-the book's model, eight messages at a time in the order given.
+length when the classifier reads no padding (predict/batching.py). quantize="int8" (CPU only, never
+with exact) also makes the blocks' Linear layers dynamic int8 (quantize.py), which changes the
+numbers beyond float rounding. exact=True keeps the plain path: the book's model, eight messages at
+a time in the order given.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from ..predict.batching import BOOK_BATCHING, Batching
 from ..predict.tokenizer import PAD_TOKEN_ID
 from .padding import collate_trimmed, padding_is_never_read
 from .prefix_cache import PrefixCache, why_not_cacheable
+from .quantize import check_quantize, quantize_linear_int8
 from .trunk import Trunk, select_tokens
 
 Log = Callable[[str], None]
@@ -209,6 +212,7 @@ class InferencePlan:
     fused_layers: bool = False
     skip_unread: bool = False
     batching: Batching = BOOK_BATCHING
+    quantize: str | None = None  # "int8": the blocks' Linear layers in dynamic int8 (CPU)
 
     @property
     def model_options(self) -> dict[str, bool]:
@@ -218,7 +222,12 @@ class InferencePlan:
     def classifier(
         self, model: GPTModel, position: str, pooling: str, pad_token_id: int = PAD_TOKEN_ID
     ) -> nn.Module:
-        """What class_probabilities calls: model(ids)[:, -1] is each message's logits (select_tokens)."""
+        """What class_probabilities calls: model(ids)[:, -1] is each message's logits (select_tokens).
+
+        With quantize, model's blocks are made int8 in place: keep a copy for gradients, which they lack.
+        """
+        if self.quantize == "int8":
+            quantize_linear_int8(model)
         trunk = Trunk(model, skip_unread=True) if self.skip_unread else None
         return select_tokens(model, position, pooling, pad_token_id, trunk)
 
@@ -231,8 +240,13 @@ def plan_inference(
     *,
     exact: bool = False,
     pad_token_id: int = PAD_TOKEN_ID,
+    quantize: str | None = None,
 ) -> InferencePlan:
-    """Decide, once, how a classifier reading (position, pooling, causal) scores messages on device."""
+    """Decide, once, how a classifier reading (position, pooling, causal) scores messages on device.
+
+    Raises OptionError for a quantize that cannot run here (not on the CPU, or with exact).
+    """
+    check_quantize(quantize, device, exact)
     if exact:
         return InferencePlan(batching=Batching(pad_token_id=pad_token_id))
     never_read = padding_is_never_read(position, pooling, causal)
@@ -245,16 +259,23 @@ def plan_inference(
             cut_padding=never_read,  # then messages of any length may also share a batch
             pad_token_id=pad_token_id,
         ),
+        quantize=quantize,
     )
 
 
 def load_for_inference(
-    model_dir: str | Path, device: torch.device, *, exact: bool = False
+    model_dir: str | Path, device: torch.device, *, exact: bool = False, quantize: str | None = None
 ) -> tuple[nn.Module, ClassifierInfo, InferencePlan]:
     """A saved classifier built as plan_inference decides, its description, and the plan."""
     info = ClassifierInfo.read(model_dir)
     plan = plan_inference(
-        info.position, info.pooling, info.causal, device, exact=exact, pad_token_id=info.pad_token_id
+        info.position,
+        info.pooling,
+        info.causal,
+        device,
+        exact=exact,
+        pad_token_id=info.pad_token_id,
+        quantize=quantize,
     )
     model, _ = load_classifier(model_dir, device, **plan.model_options)
     return plan.classifier(model, info.position, info.pooling, info.pad_token_id), info, plan

@@ -30,7 +30,9 @@ def run_classify(args: argparse.Namespace) -> None:
         check_threshold(args.threshold, len(info.labels))
     true_labels = check_labels(messages, info) if args.label_column else None
     # Reads the token (or mean) the classifier was trained to read, through the fast paths unless --exact.
-    classifier, info, plan = load_for_inference(args.model_dir, resolve_device(args.device), exact=args.exact)
+    classifier, info, plan = load_for_inference(
+        args.model_dir, resolve_device(args.device), exact=args.exact, quantize=args.quantize
+    )
     texts = [m.text for m in messages]
     names = None if one_line else [m.where() for m in messages]  # a lone message's errors need no name
     predictions = classify_texts(

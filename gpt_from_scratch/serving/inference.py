@@ -107,11 +107,15 @@ class ServedClassifier:
         tokenizer: tiktoken.Encoding,
         model_dir: Path,
         plan: InferencePlan | None = None,
+        differentiable: nn.Module | None = None,
     ):
-        classifier.requires_grad_(False)  # never trained here: gradient x input asks only for the inputs'
+        """differentiable: a float32 copy for gradient x input, when classifier has int8 layers."""
         self.classifier = classifier
         self.plan = plan or InferencePlan()  # None: the plain path
-        self.embedding = token_embedding(classifier)
+        self.differentiable = classifier if differentiable is None else differentiable
+        for module in (self.classifier, self.differentiable):
+            module.requires_grad_(False)  # never trained here: gradient x input asks only for the inputs'
+        self.embedding = token_embedding(self.differentiable)
         self.info = info
         self.tokenizer = tokenizer
         self.model_dir = model_dir
@@ -122,14 +126,24 @@ class ServedClassifier:
 
     @classmethod
     def load(
-        cls, model_dir: str | Path, device: torch.device | str = "cpu", *, exact: bool = False
+        cls,
+        model_dir: str | Path,
+        device: torch.device | str = "cpu",
+        *,
+        exact: bool = False,
+        quantize: str | None = None,
     ) -> ServedClassifier:
         """Load the classifier `finetune` wrote to model_dir, built as plan_inference decides.
 
         exact: the plain path, the book's model eight messages at a time (as `classify --exact`).
+        quantize="int8" predicts with int8 layers (fast.quantize), and explains with the float32 model.
         """
-        classifier, info, plan = load_for_inference(model_dir, torch.device(device), exact=exact)
-        return cls(classifier, info, gpt2_tokenizer(), Path(model_dir), plan)
+        device = torch.device(device)
+        classifier, info, plan = load_for_inference(model_dir, device, exact=exact)
+        if quantize is None:
+            return cls(classifier, info, gpt2_tokenizer(), Path(model_dir), plan)
+        quantized, _, plan = load_for_inference(model_dir, device, quantize=quantize)
+        return cls(quantized, info, gpt2_tokenizer(), Path(model_dir), plan, differentiable=classifier)
 
     def predict(self, texts: Sequence[str], names: Sequence[str] | None = None) -> list[Prediction]:
         """The `classify` command's predictions; a message longer than training's is truncated."""
@@ -155,11 +169,14 @@ class ServedClassifier:
             changes = occlusion_changes(
                 ids, groups, self.classifier, self.pad_token_id, self.spam_index, self.plan.batching
             )
-        else:  # the gradient's forward pass gives the prediction too
+        else:
             changes, probabilities = gradient_changes(
-                ids, groups, self.classifier, self.embedding, self.pad_token_id, self.spam_index
+                ids, groups, self.differentiable, self.embedding, self.pad_token_id, self.spam_index
             )
-            prediction = labelled(probabilities[None], self.info)[0]
+            if self.differentiable is self.classifier:  # the gradient's forward pass gives the prediction
+                prediction = labelled(probabilities[None], self.info)[0]
+            else:  # int8 predicts: the answer `classify --quantize int8` gives
+                prediction = self.predict([text])[0]
         pieces = [Piece(t, p, c) for (t, p), c in zip(spans, changes, strict=True)]
         read_bytes = sum(len(self.tokenizer.decode_single_token_bytes(token)) for token in read)
         unread = text.encode("utf-8")[read_bytes:].decode("utf-8", errors="replace")

@@ -24,14 +24,21 @@ CONCURRENT_REQUESTS = 4  # per kind of request (one message, many); more would o
 MAX_UPLOAD = "20mb"  # an upload of 10,000 messages (the most one request classifies) is far smaller
 
 
-def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, device: str = "cpu") -> None:
+def serve(
+    model_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    device: str = "cpu",
+    quantize: str | None = None,
+) -> None:
     """Load the classifier in model_dir and serve the app at http://host:port until Ctrl+C."""
     if importlib.util.find_spec("gradio") is None:
         raise MissingExtraError('the app needs Gradio: pip install "gpt-from-scratch[app]"')
     from ..config import resolve_device
     from .inference import ServedClassifier
 
-    served = ServedClassifier.load(model_dir, resolve_device(device))  # refuses a folder with no model
+    # Refuses a folder with no model, and a --quantize that cannot run on the device.
+    served = ServedClassifier.load(model_dir, resolve_device(device), quantize=quantize)
     page = start(served, host, port)
     # Ctrl+C and a service manager's stop (SIGTERM) both close the server, even in a process started
     # in the background, which inherits SIGINT ignored.
