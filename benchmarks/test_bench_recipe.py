@@ -5,18 +5,26 @@ and 2 epochs, so a run takes a few minutes on a laptop CPU. GPT_FROM_SCRATCH_BEN
 book's full recipe (all 5,574 lines, 5 epochs), about half an hour per exact run on a 2-core CPU.
 The figure is the ratio of the variants' times; their final accuracies are recorded beside them,
 and every phase's seconds (metrics.phase_seconds: data, model, cache fill, training, each scoring
-pass, the save) are recorded and printed (`pytest -s`, or benchmarks/report.py afterwards).
+pass, the save) are recorded and printed (`pytest -s`, or benchmarks/report.py afterwards). Where the
+frozen-prefix cache runs, so are the GFLOP/s and MFU of the two phases that run the frozen blocks:
+the cache fill and the scoring of the ham set aside.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
 
-from conftest import FULL_RECIPE, needs_cuda
+from conftest import FULL_RECIPE, block_forward_flops, needs_cuda
+from gpt_from_scratch.fast import plan_inference
 from gpt_from_scratch.finetune import FinetuneConfig, finetune
+from gpt_from_scratch.model import GPTConfig
+from gpt_from_scratch.predict import ClassifierInfo
 
 VARIANTS = {
     "exact": {"exact": True},  # the book's computation bit for bit: the baseline
@@ -46,10 +54,43 @@ def data_file(size: str, sms_file: Path, tmp_path: Path) -> Path:
     return reduced
 
 
+def frozen_block_gflop(cfg: FinetuneConfig) -> dict[str, float]:
+    """GFLOP of the cache fill and of the set-aside scoring, counted from the run's own files.
+
+    The fill runs the frozen blocks (all but the last, the one that trains) once over each distinct
+    message of the three splits, at the positions the classifier needs: all 120 for the book's (it
+    reads padding), the message's own for one that reads none. Scoring the set-aside ham runs them
+    over each distinct message the cache does not hold, and the last block at every message: its
+    keys and values at each position, the rest at the read one. As prefix_cache and Trunk do.
+    """
+    out_dir = Path(cfg.out_dir)
+    config = json.loads((out_dir / "config.json").read_text())
+    info = ClassifierInfo.from_config(config)
+    batching = plan_inference(info.position, info.pooling, info.causal, torch.device("cpu")).batching
+    model = GPTConfig(**config["model"])
+    start = model.n_layers - 1
+
+    def rows(name: str) -> list[tuple[int, ...]]:
+        texts = pd.read_csv(out_dir / "data" / f"{name}.csv")["Text"]
+        return [tuple(ids[: batching.length(ids)]) for ids in (info.encode(t, truncate=True) for t in texts)]
+
+    def prefix_flops(distinct: set[tuple[int, ...]]) -> int:
+        return sum(len(ids) * start * block_forward_flops(model, len(ids)) for ids in distinct)
+
+    cached = {ids for name in ("train", "validation", "test") for ids in rows(name)}
+    set_aside = rows("heldout-test")
+    keys_and_values = 2 * 2 * model.emb_dim**2
+    last_block = sum(len(ids) * keys_and_values + block_forward_flops(model, len(ids)) for ids in set_aside)
+    return {
+        "cache_fill": prefix_flops(cached) / 1e9,
+        "score_set_aside": (prefix_flops(set(set_aside) - cached) + last_block) / 1e9,
+    }
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_recipe(benchmark, sms_file, tmp_path, variant, size, device):
+def test_recipe(benchmark, sms_file, tmp_path, peak_flops, variant, size, device):
     cfg = FinetuneConfig(
         weights="random",
         data_file=str(data_file(size, sms_file, tmp_path)),
@@ -71,3 +112,25 @@ def test_recipe(benchmark, sms_file, tmp_path, variant, size, device):
     info["skipped_phases"] = metrics.skipped_phases
     phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in metrics.phase_seconds.items())
     print(f"\n{variant} {size} {device}: {phases} s (load {info['load_average_1min']})")
+    if variant != "exact" and device == "cpu":  # the cache runs: its fill and the set-aside scoring
+        info["peak_flops_per_s"] = peak_flops
+        info["frozen_block_phases"] = rates = frozen_block_rates(cfg, metrics.phase_seconds, peak_flops)
+        lines = (
+            f"{p} {r['gflop']:.0f} GFLOP, {r['gflop_per_s']:.0f} GFLOP/s, MFU {r['mfu']:.2f}"
+            for p, r in rates.items()
+        )
+        print(f"  matmul peak {peak_flops / 1e9:.0f} GFLOP/s; " + "; ".join(lines))
+
+
+def frozen_block_rates(cfg: FinetuneConfig, phase_seconds: dict[str, float], peak: float) -> dict[str, dict]:
+    """Each frozen-block phase's GFLOP, GFLOP/s and MFU; a phase that did not run is left out."""
+    rates = {}
+    for phase, gflop in frozen_block_gflop(cfg).items():
+        seconds = phase_seconds.get(phase)
+        if seconds:  # absent: skipped (--score book)
+            rates[phase] = {
+                "gflop": gflop,
+                "gflop_per_s": gflop / seconds,
+                "mfu": gflop * 1e9 / seconds / peak,
+            }
+    return rates
