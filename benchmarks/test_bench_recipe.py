@@ -134,3 +134,15 @@ def frozen_block_rates(cfg: FinetuneConfig, phase_seconds: dict[str, float], pea
                 "mfu": gflop * 1e9 / seconds / peak,
             }
     return rates
+
+
+@pytest.mark.skipif(not FULL_RECIPE, reason="full recipe: set GPT_FROM_SCRATCH_BENCH_FULL=1")
+def test_book_package_recipe(benchmark, sms_file, tmp_path):
+    """The book's package running its own ch06 recipe (book_package.py): the baseline of the goals."""
+    pytest.importorskip("llms_from_scratch", reason="pip install --no-deps llms-from-scratch==1.0.19")
+    from book_package import book_recipe
+
+    accuracies = benchmark.pedantic(book_recipe, args=(sms_file, tmp_path), rounds=1, iterations=1)
+    benchmark.extra_info.update(accuracies)
+    benchmark.extra_info["load_average_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(f"\nthe book's package: {accuracies} (load {benchmark.extra_info['load_average_1min']})")

@@ -13,7 +13,7 @@ from gpt_from_scratch import seam
 from gpt_from_scratch.checkpoint import save_classifier
 from gpt_from_scratch.data.sms_spam import read_sms_spam
 from gpt_from_scratch.fast import load_for_inference, plan_inference
-from gpt_from_scratch.fast.trunk import Trunk
+from gpt_from_scratch.fast.trunk import FrozenTrunk, Trunk
 from gpt_from_scratch.model import GPTModel, model_config
 from gpt_from_scratch.predict import class_probabilities, classify_texts
 from gpt_from_scratch.predict.batching import BOOK_BATCHING, Batching, length_batches
@@ -89,10 +89,53 @@ def test_the_fast_classifier_skips_the_unread_positions(tmp_path):
     classifier, _, _ = load_for_inference(
         save_reader(tmp_path, "last", "token", True, "longest"), torch.device("cpu")
     )
-    assert isinstance(classifier, TokenSelector) and isinstance(classifier.backbone, Trunk)
+    assert isinstance(classifier, TokenSelector) and isinstance(classifier.backbone, FrozenTrunk)
     assert classifier.backbone.skip_unread
     plain, _, _ = load_for_inference(tmp_path, torch.device("cpu"), exact=True)
     assert isinstance(plain, GPTModel)  # the book's model itself, read at its last position
+
+
+def test_frozen_blocks_run_where_they_can_and_the_modules_elsewhere(tmp_path):
+    model_dir = save_reader(tmp_path, "last", "token", True, "longest")
+    cpu = torch.device("cpu")
+    assert plan_inference("last", "token", True, cpu).frozen_blocks
+    int8, _, _ = load_for_inference(model_dir, cpu, quantize="int8")  # int8 layers: not FrozenBlocks' fp32
+    assert type(int8.backbone) is Trunk
+    # Attention as the concept computes it (the learner's, under --impl exercises): never FrozenBlocks.
+    concept = GPTModel(model_config("tiny"), sdpa=False, fused_layers=True)
+    seam.replace_head(concept, 2)
+    book = plan_inference("last", "token", True, cpu)
+    assert type(book.classifier(concept, "last", "token").backbone) is Trunk
+
+
+class CountingCalls:
+    """Wraps a callable and counts its calls."""
+
+    def __init__(self, wrapped) -> None:
+        self.wrapped, self.calls = wrapped, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.wrapped(*args)
+
+
+@pytest.mark.parametrize("position", ["last", "flexible"])
+def test_frozen_blocks_run_without_a_gradient_and_the_modules_under_one(tmp_path, messages, position):
+    model_dir = save_reader(tmp_path, position, "token", True, "longest")
+    classifier, info, plan = load_for_inference(model_dir, torch.device("cpu"))
+    trunk = classifier.backbone
+    trunk.frozen = CountingCalls(trunk.frozen)
+    batch = plan.batching.tensor([info.encode(text, truncate=True) for text in messages[:16]], "cpu")
+    with torch.inference_mode():
+        fast = classifier(batch)[:, -1]  # (batch, num_classes)
+    assert trunk.frozen.calls == 1
+    with torch.enable_grad():  # as the app's gradient x input asks: the modules, so autograd sees them
+        embedded = trunk.model.tok_emb(batch).detach().requires_grad_(True)
+        trunk.model.tok_emb.register_forward_hook(lambda module, inputs, output: embedded)
+        graded = classifier(batch)[:, -1]
+        (gradient,) = torch.autograd.grad(graded.sum(), embedded)
+    assert trunk.frozen.calls == 1 and gradient.abs().sum() > 0
+    torch.testing.assert_close(fast, graded.detach(), atol=TOLERANCE, rtol=0)
 
 
 def test_the_plan_keeps_the_learners_attention_under_exercises():

@@ -19,11 +19,12 @@ gives the same numbers as no_grad.
 
 plan_inference decides the same for scoring messages with a trained classifier (classify, the app,
 finetune's scoring passes), and InferencePlan applies them: sdpa, fused_layers and skip_unread as
-above, and batches filled to a token budget with the messages sorted by length, each cut to its own
-length when the classifier reads no padding (predict/batching.py). quantize="int8" (CPU only, never
-with exact) also makes the blocks' Linear layers dynamic int8 (quantize.py), which changes the
-numbers beyond float rounding. exact=True keeps the plain path: the book's model, eight messages at
-a time in the order given.
+above; frozen_blocks, on an fp32 CPU, every block but the last through FrozenBlocks on the tokens
+each message needs (trunk.FrozenTrunk, as the cache fill runs them); and batches filled to a token
+budget with the messages sorted by length, each cut to its own length when the classifier reads no
+padding (predict/batching.py). quantize="int8" (CPU only, never with exact) also makes the blocks'
+Linear layers dynamic int8 (quantize.py), which changes the numbers beyond float rounding.
+exact=True keeps the plain path: the book's model, eight messages at a time in the order given.
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ from ..model import GPTModel
 from ..predict import ClassifierInfo
 from ..predict.batching import BOOK_BATCHING, Batching
 from ..predict.tokenizer import PAD_TOKEN_ID
+from .frozen_blocks import FrozenBlocks
 from .padding import collate_trimmed, padding_is_never_read
 from .prefix_cache import PrefixCache, why_not_cacheable
 from .quantize import check_quantize, quantize_linear_int8
-from .trunk import Trunk, select_tokens
+from .trunk import FrozenTrunk, Trunk, select_tokens
 
 Log = Callable[[str], None]
 
@@ -211,6 +213,7 @@ class InferencePlan:
     sdpa: bool = False
     fused_layers: bool = False
     skip_unread: bool = False
+    frozen_blocks: bool = False  # every block but the last through FrozenBlocks, where it can run (fp32 CPU)
     batching: Batching = BOOK_BATCHING
     quantize: str | None = None  # "int8": the blocks' Linear layers in dynamic int8 (CPU)
 
@@ -228,8 +231,17 @@ class InferencePlan:
         """
         if self.quantize == "int8":
             quantize_linear_int8(model)
-        trunk = Trunk(model, skip_unread=True) if self.skip_unread else None
+        trunk = None
+        if self.skip_unread and self.frozen_blocks and self._frozen_blocks_run(model):
+            trunk = FrozenTrunk(model, self.batching)
+        elif self.skip_unread:
+            trunk = Trunk(model, skip_unread=True)
         return select_tokens(model, position, pooling, pad_token_id, trunk)
+
+    def _frozen_blocks_run(self, model: GPTModel) -> bool:
+        below_last = model.trf_blocks[:-1]
+        device = next(model.parameters()).device
+        return self.quantize is None and len(below_last) > 0 and FrozenBlocks.supported(below_last, device)
 
 
 def plan_inference(
@@ -254,6 +266,7 @@ def plan_inference(
         sdpa=seam.current() != "exercises",  # the learner's own attention runs as they wrote it
         fused_layers=True,
         skip_unread=pooling == "token",
+        frozen_blocks=True,
         batching=Batching(
             token_budget=TOKEN_BUDGET.get(device.type, TOKEN_BUDGET["cpu"]),
             cut_padding=never_read,  # then messages of any length may also share a batch

@@ -8,6 +8,8 @@ hook in here, and only here:
   keys and values still come from every position; only the query, the feed-forward and the norm
   after it are computed for one position per message instead of all of them.
 - PrefixCache (prefix_cache.py) overrides `prefix` to serve the frozen lowest blocks from a cache.
+- FrozenTrunk, for prediction on the CPU, overrides it to run every block but the last through
+  FrozenBlocks (frozen_blocks.py) on each message's needed tokens only.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ import torch
 from .. import seam
 from ..model import GPTModel, MultiHeadAttention, TransformerBlock
 from ..predict import readout
+from ..predict.batching import Batching
 from ..predict.readout import embed, select_tokens
+from .frozen_blocks import FrozenBlocks
 
-__all__ = ["Trunk", "block_at", "attention_at", "embed", "select_tokens"]  # plan.py, prefix_cache.py
+__all__ = [
+    "Trunk",
+    "FrozenTrunk",
+    "block_at",
+    "attention_at",
+    "embed",
+    "select_tokens",
+]  # plan.py, prefix_cache.py
 
 
 class Trunk(readout.Trunk):
@@ -36,6 +47,33 @@ class Trunk(readout.Trunk):
             return super().hidden_states(in_idx, read_at)
         x = blocks[:-1](self.prefix(in_idx))  # every block but the last feeds keys and values everywhere
         return self.model.final_norm(block_at(blocks[-1], x, read_at))  # (batch, emb_dim)
+
+
+class FrozenTrunk(Trunk):
+    """A Trunk for prediction: every block but the last runs through FrozenBlocks when no gradient is asked.
+
+    Each row is computed at the positions batching.length keeps: all of them for a classifier that
+    reads padding, its real tokens for one that never does (the positions after them are zeros that
+    nothing reads). Under a gradient (the app's gradient x input) the blocks run as modules. The
+    weights are packed once at construction: they must not change afterwards.
+    """
+
+    def __init__(self, model: GPTModel, batching: Batching) -> None:
+        super().__init__(model, skip_unread=True)
+        self.start = len(model.trf_blocks) - 1  # prefix() gives the last block's input
+        self.batching = batching
+        self.frozen = FrozenBlocks(model.trf_blocks[: self.start])
+
+    def prefix(self, in_idx: torch.Tensor) -> torch.Tensor:
+        """The last block's input, (batch, num_tokens, emb_dim)."""
+        x = embed(self.model, in_idx)
+        if torch.is_grad_enabled():
+            return self.model.trf_blocks[: self.start](x)
+        lengths = [self.batching.length(row) for row in in_idx.tolist()]
+        computed = torch.arange(x.shape[1], device=x.device) < torch.tensor(lengths, device=x.device)[:, None]
+        out = torch.zeros_like(x)
+        out[computed] = self.frozen(x[computed], lengths)  # the rows' needed tokens one after another
+        return out
 
 
 def block_at(block: TransformerBlock, x: torch.Tensor, read_at: torch.Tensor) -> torch.Tensor:
