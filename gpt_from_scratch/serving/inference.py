@@ -8,8 +8,9 @@ when the token is replaced by the padding token, computed by the real model in o
 - gradient x input: its first-order estimate; the gradient of P(spam) with respect to the token's
   embedding, times (the token's embedding minus the padding token's), from one forward and one
   backward pass. That forward pass also gives the prediction, so a message's answer and reasons
-  cost one forward and one backward. On CPU, GPT-2 small explains a message this way in about a
-  second, where occlusion takes tens.
+  cost one forward and one backward (its probabilities are classify's to float rounding, not to
+  the bit: under a gradient the modules run, where classify may run the fused FrozenBlocks). On
+  CPU, GPT-2 small explains a message this way in about a second, where occlusion takes tens.
 The classifier is built and its batches grouped as fast.plan_inference decides, as for `classify`.
 """
 
