@@ -13,6 +13,7 @@ from gpt_from_scratch import seam
 from gpt_from_scratch.checkpoint import save_classifier
 from gpt_from_scratch.data.sms_spam import read_sms_spam
 from gpt_from_scratch.fast import load_for_inference, plan_inference
+from gpt_from_scratch.fast.quantize import Int8Linear
 from gpt_from_scratch.fast.trunk import FrozenTrunk, Trunk
 from gpt_from_scratch.model import GPTModel, model_config
 from gpt_from_scratch.predict import class_probabilities, classify_texts
@@ -99,8 +100,11 @@ def test_frozen_blocks_run_where_they_can_and_the_modules_elsewhere(tmp_path):
     model_dir = save_reader(tmp_path, "last", "token", True, "longest")
     cpu = torch.device("cpu")
     assert plan_inference("last", "token", True, cpu).frozen_blocks
-    int8, _, _ = load_for_inference(model_dir, cpu, quantize="int8")  # int8 layers: not FrozenBlocks' fp32
-    assert type(int8.backbone) is Trunk
+    fp32, _, _ = load_for_inference(model_dir, cpu)
+    assert type(fp32.backbone) is FrozenTrunk
+    int8, _, _ = load_for_inference(model_dir, cpu, quantize="int8")  # FrozenBlocks run int8 layers in int8
+    assert type(int8.backbone) is FrozenTrunk
+    assert all(isinstance(layer.fc1, Int8Linear) for layer in int8.backbone.frozen.layers)
     # Attention as the concept computes it (the learner's, under --impl exercises): never FrozenBlocks.
     concept = GPTModel(model_config("tiny"), sdpa=False, fused_layers=True)
     seam.replace_head(concept, 2)

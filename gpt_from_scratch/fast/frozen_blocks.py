@@ -8,10 +8,12 @@ add each pass over the activations again. FrozenBlocks computes the same blocks 
   Linear layer is one large GEMM over all of them, with no padding computed;
 - the query, key and value projections are one GEMM (their weights concatenated once);
 - on oneDNN (PyTorch's CPU kernels) each Linear runs on weights packed once for it, with its bias,
-  GELU or residual add done in the GEMM's own pass;
+  GELU or residual add done in the GEMM's own pass; int8 layers (--quantize int8) run as
+  quantize.Int8Linear, the same single GEMMs in int8;
 - attention, the only step that mixes tokens, runs per group of messages of one length, each group
   a (messages, length, ...) view of the flat matrix, through PyTorch's fused kernel.
-Same numbers as the blocks to float rounding (tests/test_frozen_blocks.py).
+Same numbers as the blocks to float rounding (tests/test_frozen_blocks.py); in int8, for a message
+alone, and to int8's rounding among others, since an int8 layer quantizes its whole input with one scale.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from ..model import TransformerBlock
+from .quantize import Int8Linear, is_int8
 
 # oneDNN's fused Linear, the kernels torch.compile's CPU backend calls (torch/_inductor/mkldnn_*.py).
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
@@ -36,7 +39,7 @@ class FrozenBlocks:
 
     @staticmethod
     def supported(blocks: Sequence[TransformerBlock], device: torch.device) -> bool:
-        """True when blocks can run here: fp32 on a CPU with oneDNN, built with the fast kernels.
+        """True when blocks can run here: on a CPU with oneDNN, fp32 (int8 Linear layers too), fast kernels.
 
         FrozenBlocks computes what PyTorch's fused attention, layer_norm and GELU compute: only for
         blocks built with them, never in place of the book's formulas or the learner's own code.
@@ -68,11 +71,10 @@ class _Layer:
         att, ff = block.att, block.ff
         self.num_heads, self.causal = att.num_heads, att.causal
         self.norm1, self.norm2 = block.norm1, block.norm2
-        qkv = [att.W_query, att.W_key, att.W_value]
-        self.qkv = _Linear(torch.cat([m.weight for m in qkv]), _cat_biases(qkv))  # (3 * d_out, d_in)
-        self.out_proj = _Linear(att.out_proj.weight, att.out_proj.bias)
-        self.fc1 = _Linear(ff.layers[0].weight, ff.layers[0].bias)
-        self.fc2 = _Linear(ff.layers[2].weight, ff.layers[2].bias)
+        self.qkv = _linear([att.W_query, att.W_key, att.W_value])  # (3 * d_out, d_in): one GEMM
+        self.out_proj = _linear([att.out_proj])
+        self.fc1 = _linear([ff.layers[0]])
+        self.fc2 = _linear([ff.layers[2]])
 
     def __call__(self, x: torch.Tensor, groups: list[tuple[int, int, int]]) -> torch.Tensor:
         """TransformerBlock.forward on flat tokens: (total_tokens, emb_dim) -> the same."""
@@ -112,6 +114,13 @@ class _Linear:
         if gelu:  # GPT-2's GELU, the tanh approximation
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "tanh")
         return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+
+
+def _linear(linears: list[nn.Module]) -> _Linear | Int8Linear:
+    """The linears' outputs side by side from one GEMM: in int8 for int8 layers, else fp32 on oneDNN."""
+    if all(is_int8(m) for m in linears):
+        return Int8Linear(linears)
+    return _Linear(torch.cat([m.weight for m in linears]), _cat_biases(linears))
 
 
 def _norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -19,11 +19,12 @@ gives the same numbers as no_grad.
 
 plan_inference decides the same for scoring messages with a trained classifier (classify, the app,
 finetune's scoring passes), and InferencePlan applies them: sdpa, fused_layers and skip_unread as
-above; frozen_blocks, on an fp32 CPU, every block but the last through FrozenBlocks on the tokens
+above; frozen_blocks, on a CPU, every block but the last through FrozenBlocks on the tokens
 each message needs (trunk.FrozenTrunk, as the cache fill runs them); and batches filled to a token
 budget with the messages sorted by length, each cut to its own length when the classifier reads no
 padding (predict/batching.py). quantize="int8" (CPU only, never with exact) also makes the blocks'
-Linear layers dynamic int8 (quantize.py), which changes the numbers beyond float rounding.
+Linear layers dynamic int8 (quantize.py), which FrozenBlocks then runs in int8; it changes the
+numbers beyond float rounding.
 exact=True keeps the plain path: the book's model, eight messages at a time in the order given.
 """
 
@@ -213,7 +214,7 @@ class InferencePlan:
     sdpa: bool = False
     fused_layers: bool = False
     skip_unread: bool = False
-    frozen_blocks: bool = False  # every block but the last through FrozenBlocks, where it can run (fp32 CPU)
+    frozen_blocks: bool = False  # every block but the last through FrozenBlocks, where it can run (the CPU)
     batching: Batching = BOOK_BATCHING
     quantize: str | None = None  # "int8": the blocks' Linear layers in dynamic int8 (CPU)
 
@@ -241,7 +242,7 @@ class InferencePlan:
     def _frozen_blocks_run(self, model: GPTModel) -> bool:
         below_last = model.trf_blocks[:-1]
         device = next(model.parameters()).device
-        return self.quantize is None and len(below_last) > 0 and FrozenBlocks.supported(below_last, device)
+        return len(below_last) > 0 and FrozenBlocks.supported(below_last, device)
 
 
 def plan_inference(

@@ -16,9 +16,12 @@ warnings are ignored where we call it, by their exact text, and docs/performance
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
 from ..errors import OptionError
 from ..model import GPTModel
@@ -43,14 +46,57 @@ def check_quantize(quantize: str | None, device: torch.device, exact: bool) -> N
         )
 
 
-def quantize_linear_int8(model: GPTModel) -> GPTModel:
-    """Replace, in place, every nn.Linear of the model's blocks by a dynamic int8 one; return the model."""
+@contextmanager
+def _deprecation_announced() -> Iterator[None]:
+    """Ignore torch 2.13's two known warnings about int8, by their exact text; any other still shows."""
     with warnings.catch_warnings():
-        # torch 2.13 announces torch.ao.quantization's move to torchao, and the quantized dtypes'
-        # deprecation: known and documented (docs/performance.md); any other warning still shows.
+        # torch.ao.quantization's move to torchao, and the quantized dtypes' deprecation: known and
+        # documented (docs/performance.md).
         warnings.filterwarnings("ignore", "torch.ao.quantization is deprecated", DeprecationWarning)
         warnings.filterwarnings("ignore", "torch.quantize_per_tensor, torch.quantize_per_", UserWarning)
+        yield
+
+
+def quantize_linear_int8(model: GPTModel) -> GPTModel:
+    """Replace, in place, every nn.Linear of the model's blocks by a dynamic int8 one; return the model."""
+    with _deprecation_announced():
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
         quantize_dynamic(model.trf_blocks, {nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
     return model
+
+
+def is_int8(module: nn.Module) -> bool:
+    """True for a Linear layer that quantize_linear_int8 made int8."""
+    return isinstance(module, DynamicInt8Linear)
+
+
+class Int8Linear:
+    """Int8 Linear layers side by side as one: y = x Wᵀ + b (then GELU, or + a residual).
+
+    FrozenBlocks' int8 counterpart of its oneDNN fp32 Linear. The layers' rows are stacked with their
+    own int8 values and scales, so each output is the one its layer computes; the input is quantized
+    once for all of them, as each layer would quantize it.
+    """
+
+    def __init__(self, linears: Sequence[nn.Module]) -> None:
+        with _deprecation_announced():
+            weights = [m.weight() for m in linears]  # each (out, in), int8 with one scale per row
+            if any(w.qscheme() != torch.per_channel_affine for w in weights):
+                raise ValueError("Int8Linear stacks per-row int8 weights, as quantize_linear_int8 makes them")
+            values = torch.cat([w.dequantize() for w in weights])  # exactly int8 value x its row's scale
+            scales = torch.cat([w.q_per_channel_scales() for w in weights])
+            zero_points = torch.cat([w.q_per_channel_zero_points() for w in weights])
+            stacked = torch.quantize_per_channel(values, scales, zero_points, 0, torch.qint8)  # same int8s
+            biases = [m.bias() for m in linears]  # GPT's layers side by side have biases all or none
+            bias = None if biases[0] is None else torch.cat(biases)
+            self.packed = torch.ops.quantized.linear_prepack(stacked, bias)
+
+    def __call__(
+        self, x: torch.Tensor, gelu: bool = False, residual: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        # reduce_range: 7-bit inputs, as torch.ao's dynamic Linear (version 4) runs its x86 kernels
+        y = torch.ops.quantized.linear_dynamic(x, self.packed, reduce_range=True)
+        if gelu:  # GPT-2's GELU, the tanh approximation
+            return nn.functional.gelu(y, approximate="tanh")
+        return y if residual is None else y + residual

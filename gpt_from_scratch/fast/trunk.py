@@ -8,8 +8,8 @@ hook in here, and only here:
   keys and values still come from every position; only the query, the feed-forward and the norm
   after it are computed for one position per message instead of all of them.
 - PrefixCache (prefix_cache.py) overrides `prefix` to serve the frozen lowest blocks from a cache.
-- FrozenTrunk, for prediction on the CPU, overrides it to run every block but the last through
-  FrozenBlocks (frozen_blocks.py) on each message's needed tokens only.
+- FrozenTrunk, for prediction on the CPU (fp32 or int8), overrides it to run every block but the
+  last through FrozenBlocks (frozen_blocks.py) on each message's needed tokens only.
 """
 
 from __future__ import annotations
