@@ -36,6 +36,9 @@ def messages(lengths: list[int], seed: int = 0) -> torch.Tensor:
     return ids
 
 
+MESSAGE_LENGTHS = st.lists(st.integers(1, CFG.context_length), min_size=1, max_size=7)  # one call's messages
+
+
 def assert_matches(ours: torch.Tensor, blocks_output: torch.Tensor) -> None:
     # fp32 rounding only: a few units in the last place of the activations' scale (about 1e-7 each).
     scale = blocks_output.abs().max().item()
@@ -43,11 +46,7 @@ def assert_matches(ours: torch.Tensor, blocks_output: torch.Tensor) -> None:
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(
-    lengths=st.lists(st.integers(1, CFG.context_length), min_size=1, max_size=7),
-    causal=st.booleans(),
-    qkv_bias=st.booleans(),
-)
+@given(lengths=MESSAGE_LENGTHS, causal=st.booleans(), qkv_bias=st.booleans())
 def test_frozen_blocks_give_each_messages_blocks_output(lengths, causal, qkv_bias):
     model = fast_model(causal=causal, qkv_bias=qkv_bias)
     blocks = model.trf_blocks[:2]
@@ -70,11 +69,7 @@ INT8_AMONG_OTHERS = 0.03
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
-@given(
-    lengths=st.lists(st.integers(1, CFG.context_length), min_size=1, max_size=7),
-    causal=st.booleans(),
-    qkv_bias=st.booleans(),
-)
+@given(lengths=MESSAGE_LENGTHS, causal=st.booleans(), qkv_bias=st.booleans())
 def test_int8_frozen_blocks_give_each_messages_int8_blocks_output(lengths, causal, qkv_bias):
     model = quantize_linear_int8(fast_model(causal=causal, qkv_bias=qkv_bias))
     blocks = model.trf_blocks[:2]
