@@ -48,6 +48,7 @@ def test_saving_again_replaces_the_model_and_leaves_one_weights_file(tmp_path):
     torch.testing.assert_close(outputs(load_classifier(tmp_path)[0]), outputs(second), rtol=0, atol=0)
     assert len(list(tmp_path.glob("weights-*.safetensors"))) == 1
     assert not list(tmp_path.glob(".*part"))
+    assert not (tmp_path / checkpoint.UNNAMED_WEIGHTS).exists()  # named by its checksum
 
 
 class Crash(Exception):

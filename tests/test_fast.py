@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tiny_runs import tiny_config
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -456,17 +460,40 @@ def test_the_default_plan_runs_every_fast_path_that_applies():
     assert not mean.skip_unread  # a mean reads every position
 
 
-def test_adamw_is_fused_on_a_gpu_only_and_is_the_books_adamw_otherwise():
+def test_adamw_is_fused_unless_exact_and_is_the_books_adamw_otherwise():
     quiet = {"log": lambda _: None}
-    assert plan_speed(FinetuneConfig(), torch.device("cuda"), **quiet).fused_optimizer
-    assert not plan_speed(FinetuneConfig(exact=True), torch.device("cuda"), **quiet).fused_optimizer
-    cpu = plan_speed(FinetuneConfig(), torch.device("cpu"), **quiet)
-    assert not cpu.fused_optimizer
+    for device in ("cpu", "cuda"):
+        assert plan_speed(FinetuneConfig(), torch.device(device), **quiet).fused_optimizer
+    exact = plan_speed(FinetuneConfig(exact=True), torch.device("cpu"), **quiet)
+    assert not exact.fused_optimizer
     model = classifier()
-    optimizer = cpu.optimizer(model, lr=5e-5, weight_decay=0.1)
+    optimizer = exact.optimizer(model, lr=5e-5, weight_decay=0.1)
     book = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)  # the book's line
     assert optimizer.defaults == book.defaults
     assert [p for g in optimizer.param_groups for p in g["params"]] == list(model.parameters())
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), steps=st.integers(1, 30))
+def test_fused_adamw_takes_the_books_steps_to_float_rounding(seed, steps):
+    """The fused update is AdamW's: after the same gradients, the same weights to float rounding."""
+    book_model = classifier()
+    fused_model = copy.deepcopy(book_model)
+    pairs = list(zip(book_model.parameters(), fused_model.parameters(), strict=True))
+    trained = [(a, b) for a, b in pairs if a.requires_grad]
+    gradients = torch.Generator().manual_seed(seed)
+    cpu = plan_speed(FinetuneConfig(), torch.device("cpu"), log=lambda _: None)
+    book = torch.optim.AdamW(book_model.parameters(), lr=5e-5, weight_decay=0.1)
+    fused = cpu.optimizer(fused_model, lr=5e-5, weight_decay=0.1)
+    assert fused.defaults["fused"]
+    for _ in range(steps):
+        for a, b in trained:
+            a.grad = torch.randn(a.shape, generator=gradients)
+            b.grad = a.grad.clone()
+        book.step()
+        fused.step()
+    for a, b in pairs:  # the frozen ones untouched by both
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
 
 
 def test_the_learners_code_is_never_bypassed():
