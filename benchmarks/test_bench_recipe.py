@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import FULL_RECIPE, block_forward_flops, needs_cuda
+from conftest import FULL_RECIPE, block_forward_flops, matmul_rate, needs_cuda
 from gpt_from_scratch.fast import plan_inference
 from gpt_from_scratch.finetune import FinetuneConfig, finetune
 from gpt_from_scratch.model import GPTConfig
@@ -113,13 +113,16 @@ def test_recipe(benchmark, sms_file, tmp_path, peak_flops, variant, size, device
     phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in metrics.phase_seconds.items())
     print(f"\n{variant} {size} {device}: {phases} s (load {info['load_average_1min']})")
     if variant != "exact" and device == "cpu":  # the cache runs: its fill and the set-aside scoring
-        info["peak_flops_per_s"] = peak_flops
-        info["frozen_block_phases"] = rates = frozen_block_rates(cfg, metrics.phase_seconds, peak_flops)
+        # A shared host's matmul rate drifts over an hour-long session: the peak is the best of the
+        # session's first measurement and one taken now, right after this run.
+        peak = max(peak_flops, matmul_rate(tries=5))
+        info["peak_flops_per_s"] = peak
+        info["frozen_block_phases"] = rates = frozen_block_rates(cfg, metrics.phase_seconds, peak)
         lines = (
             f"{p} {r['gflop']:.0f} GFLOP, {r['gflop_per_s']:.0f} GFLOP/s, MFU {r['mfu']:.2f}"
             for p, r in rates.items()
         )
-        print(f"  matmul peak {peak_flops / 1e9:.0f} GFLOP/s; " + "; ".join(lines))
+        print(f"  matmul peak {peak / 1e9:.0f} GFLOP/s; " + "; ".join(lines))
 
 
 def frozen_block_rates(cfg: FinetuneConfig, phase_seconds: dict[str, float], peak: float) -> dict[str, dict]:

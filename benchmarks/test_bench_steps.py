@@ -23,7 +23,7 @@ from conftest import (
     step_flops,
 )
 from gpt_from_scratch import seam
-from gpt_from_scratch.fast import plan_speed
+from gpt_from_scratch.fast import SpeedPlan, plan_speed
 from gpt_from_scratch.finetune import FinetuneConfig
 from gpt_from_scratch.model import model_config
 
@@ -31,10 +31,15 @@ DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=
 OURS = ["seam", "fast", "fast+cache"]
 
 
+def speed_plan(variant: str, device: str) -> tuple[FinetuneConfig, SpeedPlan]:
+    """The options and plan finetune would run with, chosen by variant ("hf" takes the fast one's)."""
+    options = FinetuneConfig(exact=variant == "seam", prefix_cache=variant.endswith("+cache"))
+    return options, plan_speed(options, torch.device(device), log=lambda _: None)
+
+
 def build(variant: str, trainable: str, device: str) -> torch.nn.Module:
     """The classifier finetune would train: speed options as in FinetuneConfig, chosen by variant."""
-    options = FinetuneConfig(exact=variant == "seam", prefix_cache=variant.endswith("+cache"))
-    plan = plan_speed(options, torch.device(device), log=lambda _: None)
+    options, plan = speed_plan(variant, device)
     model = gpt2_small_classifier(trainable, **plan.model_options).to(device)
     return plan.classifier(model, options.position, options.pooling, log=lambda _: None)
 
@@ -71,7 +76,8 @@ def test_train_step(benchmark, batch, peak_flops, variant, trainable, device):
             with autocast(device, variant.endswith("+bf16")):
                 return seam.calc_loss_batch(ids, labels, model, device)
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
+    # finetune's AdamW: fused unless exact. Hugging Face's model gets the same as our fast one.
+    optimizer = speed_plan(variant, device)[1].optimizer(model, lr=5e-5, weight_decay=0.1)
 
     def step():
         optimizer.zero_grad()
@@ -121,3 +127,23 @@ def test_eval_batch(benchmark, batch, peak_flops, variant, device):
         flops=step_flops(cfg, NUM_TOKENS, computed, 0, skip_unread=variant.startswith("fast")),
         peak=peak_flops,
     )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("update", ["multi-tensor", "fused"])
+def test_adamw_update(benchmark, update, device):
+    """AdamW's update alone over the book's trainable parameters (last block, final norm, head).
+
+    "multi-tensor" is torch's default (foreach), what --exact runs; "fused" is what finetune runs
+    otherwise (SpeedPlan.fused_optimizer). On cached activations a training step is small enough
+    that the update is a large share of it.
+    """
+    model = gpt2_small_classifier("last_block").to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    g = torch.Generator().manual_seed(0)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=g).to(device)
+    kind = {"fused": True} if update == "fused" else {"foreach": True}
+    optimizer = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.1, **kind)
+    benchmark.pedantic(timed(optimizer.step, device), rounds=ROUNDS, warmup_rounds=1, iterations=10)
+    benchmark.extra_info["parameters"] = sum(p.numel() for p in params)
