@@ -11,10 +11,10 @@ plan_speed reads a run's options once, and SpeedPlan applies them:
 - trim_padding: each batch padded only to its longest message, when the classifier never reads
   padding (padding.py). The book's last-token setting keeps its padding.
 - bf16, compile (CUDA only): bf16 autocast, which changes the numbers, and torch.compile of the blocks.
-- fused_optimizer (CPU and CUDA, on unless exact): AdamW's update as one fused kernel (fused=True)
-  instead of a dozen multi-tensor ones per step. A step on cached activations is launch-bound on a
-  GPU; on a CPU the multi-tensor update passes over the last block's 7 M parameters a dozen times,
-  and took longer than the block's own forward and backward (21 ms against 4 ms fused).
+- fused_optimizer (CPU and CUDA, on unless exact): AdamW's update as one fused kernel (fused=True).
+  By default torch runs it as a dozen multi-tensor kernels on CUDA, where a step on cached
+  activations is launch-bound, and one parameter at a time on the CPU, where for the last block's
+  7 M parameters it took 4x the fused time, over a third of a cached step (test_bench_steps.py).
 The first five and the fused optimizer change the answer by float rounding only; exact=True turns
 every one of them off, for the book's computation bit for bit. Evaluation always runs under
 torch.inference_mode(), which gives the same numbers as no_grad.
