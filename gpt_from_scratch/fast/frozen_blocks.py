@@ -2,14 +2,13 @@
 
 The prefix cache (prefix_cache.py) runs the frozen lowest blocks once per message, for inference
 only. Run as modules, a batch of messages costs more than its matrix products: a batch is padded to
-its longest message, the query, key and value are three GEMMs, and the bias, GELU and residual
-add each pass over the activations again. FrozenBlocks computes the same blocks from their weights:
+its longest message, and the query, key and value are three GEMMs. FrozenBlocks computes the same
+blocks from their weights:
 - the messages' real tokens, one after another, form one (total_tokens, emb_dim) matrix: every
   Linear layer is one large GEMM over all of them, with no padding computed;
 - the query, key and value projections are one GEMM (their weights concatenated once);
-- on oneDNN (PyTorch's CPU kernels) each Linear runs on weights packed once for it, with its bias,
-  GELU or residual add done in the GEMM's own pass; int8 layers (--quantize int8) run as
-  quantize.Int8Linear, the same single GEMMs in int8;
+- each Linear is PyTorch's own GEMM, as nn.Linear runs it, then its GELU or residual add; int8
+  layers (--quantize int8) run as quantize.Int8Linear, the same single GEMMs in int8;
 - attention, the only step that mixes tokens, runs per group of messages of one length, each group
   a (messages, length, ...) view of the flat matrix, through PyTorch's fused kernel.
 Same numbers as the blocks to float rounding (tests/test_frozen_blocks.py); in int8, for a message
@@ -27,9 +26,6 @@ from torch import nn
 from ..model import TransformerBlock
 from .quantize import Int8Linear, is_int8
 
-# oneDNN's fused Linear, the kernels torch.compile's CPU backend calls (torch/_inductor/mkldnn_*.py).
-_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
 
 class FrozenBlocks:
     """An inference-only runner of frozen TransformerBlocks, on the real tokens of messages."""
@@ -39,14 +35,13 @@ class FrozenBlocks:
 
     @staticmethod
     def supported(blocks: Sequence[TransformerBlock], device: torch.device) -> bool:
-        """True when blocks can run here: on a CPU with oneDNN, fp32 (int8 Linear layers too), fast kernels.
+        """True when blocks can run here: on a CPU, fp32 (int8 Linear layers too), built with fast kernels.
 
         FrozenBlocks computes what PyTorch's fused attention, layer_norm and GELU compute: only for
         blocks built with them, never in place of the book's formulas or the learner's own code.
         """
         return (
-            _ONEDNN
-            and device.type == "cpu"
+            device.type == "cpu"
             and all(p.dtype == torch.float32 for block in blocks for p in block.parameters())
             and all(b.att.sdpa and b.norm1.fused and b.norm2.fused and b.ff.layers[1].fused for b in blocks)
         )
@@ -100,24 +95,25 @@ class _Layer:
 
 
 class _Linear:
-    """y = x Wᵀ + b (then GELU, or + a residual) in one oneDNN pass, on weights packed once."""
+    """y = x Wᵀ + b, then GELU or + a residual: the GEMM nn.Linear runs, on the weights of one or more."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
-        self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous())
+        self.weight = weight.detach().contiguous()
         self.bias = None if bias is None else bias.detach().contiguous()
 
     def __call__(
         self, x: torch.Tensor, gelu: bool = False, residual: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if residual is not None:
-            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+        # Not oneDNN's Linear with the GELU or residual inside its GEMM: 10-30% slower on an AVX2 CPU,
+        # and on an AVX-512 one no faster than the modules (docs/performance.md, the cache fill).
+        y = nn.functional.linear(x, self.weight, self.bias)
         if gelu:  # GPT-2's GELU, the tanh approximation
-            return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "gelu", [], "tanh")
-        return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, "none", [], "")
+            return nn.functional.gelu(y, approximate="tanh")
+        return y if residual is None else y.add_(residual)
 
 
 def _linear(linears: list[nn.Module]) -> _Linear | Int8Linear:
-    """The linears' outputs side by side from one GEMM: in int8 for int8 layers, else fp32 on oneDNN."""
+    """The linears' outputs side by side from one GEMM: in int8 for int8 layers, else in fp32."""
     if all(is_int8(m) for m in linears):
         return Int8Linear(linears)
     return _Linear(torch.cat([m.weight for m in linears]), _cat_biases(linears))

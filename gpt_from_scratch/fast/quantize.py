@@ -74,7 +74,7 @@ def is_int8(module: nn.Module) -> bool:
 class Int8Linear:
     """Int8 Linear layers side by side as one: y = x Wᵀ + b (then GELU, or + a residual).
 
-    FrozenBlocks' int8 counterpart of its oneDNN fp32 Linear. The layers' rows are stacked with their
+    FrozenBlocks' int8 counterpart of its fp32 Linear. The layers' rows are stacked with their
     own int8 values and scales, so each output is the one its layer computes; the input is quantized
     once for all of them, as each layer would quantize it.
     """
