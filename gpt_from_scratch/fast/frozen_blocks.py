@@ -7,8 +7,8 @@ blocks from their weights:
 - the messages' real tokens, one after another, form one (total_tokens, emb_dim) matrix: every
   Linear layer is one large GEMM over all of them, with no padding computed;
 - the query, key and value projections are one GEMM (their weights concatenated once);
-- each Linear is PyTorch's own GEMM, as nn.Linear runs it, then its GELU or residual add; int8
-  layers (--quantize int8) run as quantize.Int8Linear, the same single GEMMs in int8;
+- each Linear is PyTorch's own GEMM, as nn.Linear runs it; int8 layers (--quantize int8) run as
+  quantize.Int8Linear, the same single GEMMs in int8;
 - attention, the only step that mixes tokens, runs per group of messages of one length, each group
   a (messages, length, ...) view of the flat matrix, through PyTorch's fused kernel.
 Same numbers as the blocks to float rounding (tests/test_frozen_blocks.py); in int8, for a message
@@ -75,9 +75,10 @@ class _Layer:
         """TransformerBlock.forward on flat tokens: (total_tokens, emb_dim) -> the same."""
         qkv = self.qkv(_norm(self.norm1, x))  # (total_tokens, 3 * emb_dim)
         context = self._attend(qkv, groups)  # (total_tokens, emb_dim)
-        x = self.out_proj(context, residual=x)
-        hidden = self.fc1(_norm(self.norm2, x), gelu=True)  # (total_tokens, 4 * emb_dim)
-        return self.fc2(hidden, residual=x)
+        x = self.out_proj(context).add_(x)
+        hidden = self.fc1(_norm(self.norm2, x))  # (total_tokens, 4 * emb_dim)
+        hidden = nn.functional.gelu(hidden, approximate="tanh")  # GPT-2's GELU, the tanh approximation
+        return self.fc2(hidden).add_(x)
 
     def _attend(self, qkv: torch.Tensor, groups: list[tuple[int, int, int]]) -> torch.Tensor:
         """Each group's causal attention: (total_tokens, 3 * emb_dim) -> (total_tokens, emb_dim)."""
@@ -95,21 +96,16 @@ class _Layer:
 
 
 class _Linear:
-    """y = x Wᵀ + b, then GELU or + a residual: the GEMM nn.Linear runs, on the weights of one or more."""
+    """y = x Wᵀ + b, the GEMM nn.Linear runs, on the weights of one or more Linear layers side by side."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         self.weight = weight.detach().contiguous()
         self.bias = None if bias is None else bias.detach().contiguous()
 
-    def __call__(
-        self, x: torch.Tensor, gelu: bool = False, residual: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         # Not oneDNN's Linear with the GELU or residual inside its GEMM: 10-30% slower on an AVX2 CPU,
         # and on an AVX-512 one no faster than the modules (docs/performance.md, the cache fill).
-        y = nn.functional.linear(x, self.weight, self.bias)
-        if gelu:  # GPT-2's GELU, the tanh approximation
-            return nn.functional.gelu(y, approximate="tanh")
-        return y if residual is None else y.add_(residual)
+        return nn.functional.linear(x, self.weight, self.bias)
 
 
 def _linear(linears: list[nn.Module]) -> _Linear | Int8Linear:

@@ -72,7 +72,7 @@ def is_int8(module: nn.Module) -> bool:
 
 
 class Int8Linear:
-    """Int8 Linear layers side by side as one: y = x Wᵀ + b (then GELU, or + a residual).
+    """Int8 Linear layers side by side as one: y = x Wᵀ + b.
 
     FrozenBlocks' int8 counterpart of its fp32 Linear. The layers' rows are stacked with their
     own int8 values and scales, so each output is the one its layer computes; the input is quantized
@@ -92,11 +92,6 @@ class Int8Linear:
             bias = None if biases[0] is None else torch.cat(biases)
             self.packed = torch.ops.quantized.linear_prepack(stacked, bias)
 
-    def __call__(
-        self, x: torch.Tensor, gelu: bool = False, residual: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         # reduce_range: 7-bit inputs, as torch.ao's dynamic Linear (version 4) runs its x86 kernels
-        y = torch.ops.quantized.linear_dynamic(x, self.packed, reduce_range=True)
-        if gelu:  # GPT-2's GELU, the tanh approximation
-            return nn.functional.gelu(y, approximate="tanh")
-        return y if residual is None else y + residual
+        return torch.ops.quantized.linear_dynamic(x, self.packed, reduce_range=True)
